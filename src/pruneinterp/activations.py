@@ -1,0 +1,81 @@
+"""Extract layer activations of a checkpoint on a probe set into HDF5 (DESIGN.md, Contract 2)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import h5py
+import numpy as np
+import torch
+
+from . import __version__
+from .data.broden import Probe
+from .io import InputError, atomic_path, load_checkpoint, sha256
+from .models import build_model, unit_layer
+from .training import Normalizer
+
+
+def model_from_checkpoint(path: str | os.PathLike[str]) -> tuple[torch.nn.Module, dict]:
+    ckpt = load_checkpoint(path)
+    model = build_model(ckpt["model"], **ckpt.get("model_kwargs", {}))
+    try:
+        model.load_state_dict(ckpt["state_dict"])
+    except RuntimeError as exc:
+        raise InputError(f"{path}: state dict does not fit model {ckpt['model']!r} ({exc})") from None
+    return model, ckpt
+
+
+@torch.no_grad()
+def extract(checkpoint: str | os.PathLike[str], probe_dir: str | os.PathLike[str], out: str | os.PathLike[str],
+            layers: list[str], batch_size: int = 250, device: str = "cpu") -> None:
+    model, ckpt = model_from_checkpoint(checkpoint)
+    model.eval().to(device)
+    norm = Normalizer(**ckpt["normalization"])
+    probe = Probe(probe_dir)
+    captured: dict[str, torch.Tensor] = {}
+    handles = []
+    for name in layers:
+        module = unit_layer(model, name)
+        handles.append(module.register_forward_hook(
+            lambda _m, _i, output, name=name: captured.__setitem__(name, output.detach().float().cpu())))
+    n = len(probe)
+    with atomic_path(out) as tmp, h5py.File(tmp, "w") as f:
+        f.attrs["model"] = ckpt["model"]
+        f.attrs["checkpoint_sha256"] = sha256(checkpoint)
+        f.attrs["probe"] = str(Path(probe_dir))
+        f.attrs["pruneinterp_version"] = __version__
+        f.create_dataset("image_index", data=np.arange(n, dtype=np.int64))
+        if probe.targets is not None:
+            f.create_dataset("targets", data=probe.targets)
+        dsets: dict[str, h5py.Dataset] = {}
+        logits_ds = None
+        for start in range(0, n, batch_size):
+            idx = np.arange(start, min(n, start + batch_size))
+            x = norm(torch.from_numpy(probe.images(idx)).to(device))
+            logits = model(x).float().cpu()
+            if logits_ds is None:
+                logits_ds = f.create_dataset("logits", (n, logits.shape[1]), dtype="f4")
+            logits_ds[start:start + len(idx)] = logits.numpy()
+            for name in layers:
+                a = captured[name].numpy()
+                if name not in dsets:
+                    chunk = (min(batch_size, n),) + a.shape[1:]
+                    dsets[name] = f.create_dataset(f"layers/{name}", (n,) + a.shape[1:], dtype="f4", chunks=chunk)
+                dsets[name][start:start + len(idx)] = a
+    for h in handles:
+        h.remove()
+
+
+def open_activations(path: str | os.PathLike[str]) -> h5py.File:
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: activations file not found")
+    try:
+        f = h5py.File(path, "r")
+    except Exception as exc:
+        raise InputError(f"{path}: not a readable HDF5 file ({exc})") from None
+    if "layers" not in f or "image_index" not in f:
+        f.close()
+        raise InputError(f"{path}: not an activations file (needs /layers and /image_index)")
+    return f

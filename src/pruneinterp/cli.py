@@ -1,0 +1,142 @@
+"""``pruneinterp <stage>``: every workflow stage as a command that works outside Snakemake.
+
+On bad input a command prints one line ``pruneinterp <stage>: error: ...`` naming the file or option,
+exits with status 2, and leaves no output file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, Sequence
+
+import torch
+
+
+def _json(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not valid JSON: {exc}") from None
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1), got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="pruneinterp", description=__doc__.splitlines()[0])
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    sub = p.add_subparsers(dest="stage", required=True)
+
+    s = sub.add_parser("make-data", help="generate the shapes dataset: train.npz, val.npz, probe/")
+    s.add_argument("--out", required=True, help="output directory")
+    s.add_argument("--n-train", type=int, default=8000)
+    s.add_argument("--n-val", type=int, default=1000)
+    s.add_argument("--n-probe", type=int, default=1000)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--spec", type=_json, default={}, help='generator options as JSON, e.g. \'{"size": 32}\'')
+
+    s = sub.add_parser("make-probe", help="generate a Broden-format probe set of shapes")
+    s.add_argument("--out", required=True)
+    s.add_argument("--n", type=int, default=1000)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--spec", type=_json, default={})
+
+    s = sub.add_parser("train", help="train a dense model (init, rewind, final checkpoints, metrics)")
+    s.add_argument("--train", required=True, help="train.npz")
+    s.add_argument("--val", required=True, help="val.npz")
+    s.add_argument("--out-dir", required=True)
+    s.add_argument("--model", default="convnet")
+    s.add_argument("--model-kwargs", type=_json, default={})
+    s.add_argument("--train-config", type=_json, default={}, help="TrainConfig fields as JSON")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--rewind-iteration", type=int, default=0)
+    s.add_argument("--device", default="cpu")
+
+    s = sub.add_parser("prune", help="next level's mask from a trained checkpoint")
+    s.add_argument("--checkpoint", required=True)
+    s.add_argument("--out", required=True)
+    s.add_argument("--method", default="magnitude_global", choices=["magnitude_global"])
+    s.add_argument("--fraction", type=_fraction, default=0.2, help="of the remaining prunable weights")
+    s.add_argument("--include", nargs="*", default=None, help="prunable layers (default: all conv/linear)")
+    s.add_argument("--exclude", nargs="*", default=None)
+
+    s = sub.add_parser("retrain", help="lottery-ticket retraining of a mask from the rewind checkpoint")
+    s.add_argument("--mask", required=True)
+    s.add_argument("--rewind", required=True)
+    s.add_argument("--train", required=True)
+    s.add_argument("--val", required=True)
+    s.add_argument("--out-dir", required=True)
+    s.add_argument("--train-config", type=_json, default={})
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--device", default="cpu")
+
+    s = sub.add_parser("extract", help="activations of a checkpoint on a probe set -> HDF5")
+    s.add_argument("--checkpoint", required=True)
+    s.add_argument("--probe", required=True)
+    s.add_argument("--out", required=True)
+    s.add_argument("--layer", action="append", required=True, help="layer name; repeat for several")
+    s.add_argument("--device", default="cpu")
+
+    s = sub.add_parser("dissect", help="network dissection of an activations file")
+    s.add_argument("--activations", required=True)
+    s.add_argument("--probe", required=True)
+    s.add_argument("--out", required=True)
+    s.add_argument("--layer", action="append", default=None)
+    s.add_argument("--quantile", type=_fraction, default=0.005)
+    s.add_argument("--iou-threshold", type=float, default=0.04)
+    s.add_argument("--device", default="cpu")
+    return p
+
+
+def run(args: argparse.Namespace) -> None:
+    from . import stages
+
+    if args.stage == "make-data":
+        stages.make_data(args.out, args.n_train, args.n_val, args.n_probe, args.seed, args.spec)
+    elif args.stage == "make-probe":
+        stages.make_probe(args.out, args.n, args.seed, args.spec)
+    elif args.stage == "train":
+        out = {k: f"{args.out_dir}/{k}.pt" for k in ("init", "rewind", "checkpoint")}
+        out["metrics"] = f"{args.out_dir}/metrics.csv"
+        stages.train_dense(args.train, args.val, out, args.model, args.model_kwargs, args.train_config, args.seed,
+                           args.rewind_iteration, args.device)
+    elif args.stage == "prune":
+        stages.prune(args.checkpoint, args.out, args.method, args.fraction, args.include, args.exclude)
+    elif args.stage == "retrain":
+        out = {"checkpoint": f"{args.out_dir}/checkpoint.pt", "metrics": f"{args.out_dir}/metrics.csv"}
+        ident = {"study": "cli", "method": "magnitude_global", "schedule": "iterative", "retrain": "rewind"}
+        stages.retrain(args.mask, args.rewind, args.train, args.val, out, args.train_config, args.seed, ident,
+                       args.device)
+    elif args.stage == "extract":
+        from .activations import extract
+
+        extract(args.checkpoint, args.probe, args.out, args.layer, device=args.device)
+    elif args.stage == "dissect":
+        stages.dissect(args.activations, args.probe, args.out, args.layer, args.quantile, args.iou_threshold,
+                       args.device)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from .io import InputError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        run(args)
+    except (InputError, ValueError, KeyError, FileNotFoundError) as exc:
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"pruneinterp {args.stage}: error: {msg}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,79 @@
+"""Tidy result tables (DESIGN.md, Contract 3) aggregated over the runs of a study."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import pandas as pd
+
+from .io import InputError, write_csv
+from .stages import METRIC_COLUMNS
+
+RUN_COLUMNS = ["study", "model", "seed", "method", "schedule", "retrain", "level", "sparsity"]
+
+
+def _read(path: str) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path)
+    except Exception as exc:
+        raise InputError(f"{path}: unreadable table ({exc})") from None
+
+
+def accuracy_table(metrics_paths: Sequence[str], ident: dict[str, Any], out: str) -> pd.DataFrame:
+    """Concatenate per-run metrics; level-0 (dense) rows take the study's identity."""
+    frames = []
+    for path in metrics_paths:
+        df = _read(path)
+        for key, value in ident.items():
+            df[key] = value
+        frames.append(df)
+    table = pd.concat(frames, ignore_index=True)[METRIC_COLUMNS].sort_values(["seed", "level", "epoch", "split"])
+    write_csv(table, out)
+    return table
+
+
+def dissection_tables(unit_paths: Sequence[str], runs: Sequence[dict[str, Any]], accuracy: pd.DataFrame,
+                      out_units: str, out_summary: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Stack per-run dissection tables with their run identity, and count per run and layer:
+    interpretable units, unique concepts, unique concepts per category."""
+    sparsity = accuracy.drop_duplicates(["seed", "level"]).set_index(["seed", "level"])["sparsity"]
+    frames = []
+    for path, run in zip(unit_paths, runs):
+        df = _read(path)
+        for key, value in run.items():
+            df[key] = value
+        df["sparsity"] = sparsity.loc[(run["seed"], run["level"])]
+        frames.append(df)
+    units = pd.concat(frames, ignore_index=True)
+    units = units[RUN_COLUMNS + [c for c in units.columns if c not in RUN_COLUMNS]]
+    rows = []
+    for key, g in units.groupby(RUN_COLUMNS + ["layer"], sort=True):
+        interp = g[g["interpretable"]]
+        row = dict(zip(RUN_COLUMNS + ["layer"], key))
+        row.update(units=len(g), interpretable_units=len(interp), unique_concepts=interp["label"].nunique())
+        for cat, n in interp.groupby("category")["label"].nunique().items():
+            row[f"concepts_{cat}"] = n
+        rows.append(row)
+    summary = pd.DataFrame(rows).fillna(0)
+    write_csv(units, out_units)
+    write_csv(summary, out_summary)
+    return units, summary
+
+
+def consistency(units: pd.DataFrame) -> pd.DataFrame:
+    """Frankle & Bau Fig. 4: of the units interpretable at level 0 (per seed), the % still
+    interpretable at each level, and of those interpretable at both, the % with the same label."""
+    rows = []
+    for seed, g in units.groupby("seed"):
+        base = g[g["level"] == 0].set_index(["layer", "unit"])
+        base = base[base["interpretable"]]
+        for level, lv in g.groupby("level"):
+            sparsity = float(lv["sparsity"].iloc[0])
+            lv = lv.set_index(["layer", "unit"]).loc[base.index]
+            both = lv["interpretable"]
+            same = (lv.loc[both, "label"] == base.loc[both, "label"])
+            rows.append({"seed": seed, "level": level, "sparsity": sparsity,
+                         "dense_interpretable": len(base),
+                         "pct_still_interpretable": 100.0 * both.mean() if len(base) else float("nan"),
+                         "pct_same_concept": 100.0 * same.mean() if both.any() else float("nan")})
+    return pd.DataFrame(rows)

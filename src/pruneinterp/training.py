@@ -1,0 +1,178 @@
+"""Training and evaluation with masks enforced, lottery-ticket rewinding, per-epoch metrics.
+
+The learning rate is a function of the global iteration (linear warm-up, then cosine decay to 0), so a
+run rewound to iteration k continues exactly the dense run's schedule and data order from k on.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .pruning import Masks, attach_masks, clean_state_dict, detach_masks
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 8
+    batch_size: int = 128
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    warmup_iterations: int = 0
+    precision: str = "bf16"  # bf16 autocast or fp32
+    channels_last: bool = True
+    eval_batch_size: int = 500
+
+    def __post_init__(self) -> None:
+        if self.precision not in ("bf16", "fp32"):
+            raise ValueError(f"train.precision must be one of bf16, fp32; got {self.precision!r}")
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device: cuda requested but no CUDA device is available; allowed here: cpu, auto")
+    return torch.device(device)
+
+
+@dataclass
+class Normalizer:
+    mean: list[float]
+    std: list[float]
+
+    @classmethod
+    def fit(cls, images_uint8: np.ndarray) -> "Normalizer":
+        x = images_uint8.reshape(-1, images_uint8.shape[-1]).astype(np.float64) / 255.0
+        return cls(mean=x.mean(0).tolist(), std=x.std(0).tolist())
+
+    def __call__(self, batch_uint8: torch.Tensor) -> torch.Tensor:
+        """(n, H, W, C) uint8 -> (n, C, H, W) float32 normalised."""
+        x = batch_uint8.permute(0, 3, 1, 2).float().div_(255.0)
+        mean = torch.tensor(self.mean, device=x.device).view(1, -1, 1, 1)
+        std = torch.tensor(self.std, device=x.device).view(1, -1, 1, 1)
+        return (x - mean) / std
+
+
+def learning_rate(cfg: TrainConfig, iteration: int, total: int) -> float:
+    if iteration < cfg.warmup_iterations:
+        return cfg.lr * (iteration + 1) / cfg.warmup_iterations
+    progress = (iteration - cfg.warmup_iterations) / max(1, total - cfg.warmup_iterations)
+    return cfg.lr * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, images: torch.Tensor, targets: torch.Tensor, norm: Normalizer,
+             cfg: TrainConfig, device: torch.device) -> tuple[float, float]:
+    """(top-1 accuracy, mean cross-entropy) in fp32."""
+    model.eval()
+    correct, loss_sum = 0, 0.0
+    for start in range(0, len(images), cfg.eval_batch_size):
+        x = norm(images[start:start + cfg.eval_batch_size].to(device))
+        y = targets[start:start + cfg.eval_batch_size].to(device)
+        if cfg.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        out = model(x).float()
+        loss_sum += F.cross_entropy(out, y, reduction="sum").item()
+        correct += (out.argmax(1) == y).sum().item()
+    return correct / len(images), loss_sum / len(images)
+
+
+@dataclass
+class TrainResult:
+    metrics: list[dict[str, Any]] = field(default_factory=list)
+    captured: dict[int, dict[str, torch.Tensor]] = field(default_factory=dict)
+
+
+def train(
+    model: nn.Module,
+    data: dict[str, tuple[torch.Tensor, torch.Tensor]],
+    cfg: TrainConfig,
+    seed: int,
+    norm: Normalizer,
+    masks: Masks | None = None,
+    start_iteration: int = 0,
+    capture_iterations: tuple[int, ...] = (),
+    device: torch.device | str = "cpu",
+    on_epoch: Callable[[int, nn.Module], None] | None = None,
+) -> TrainResult:
+    """Train ``model`` in place on ``data['train']``, evaluating on every split after each epoch.
+
+    The run covers global iterations ``start_iteration .. epochs * steps_per_epoch - 1``. Epoch e
+    visits the training set in the order of ``randperm`` seeded by (seed, e), whatever the start.
+    ``capture_iterations`` lists iterations t whose state (after t steps; 0 = initial) is returned.
+    Masks are enforced for the whole run and the model is returned with them made permanent.
+    """
+    device = torch.device(device)
+    model.to(device)
+    if cfg.channels_last:
+        model.to(memory_format=torch.channels_last)
+    if masks:
+        attach_masks(model, {k: v.to(device) for k, v in masks.items()})
+    x_train, y_train = data["train"]
+    n = len(x_train)
+    steps = n // cfg.batch_size  # drop the last partial batch: fixed steps per epoch
+    if steps == 0:
+        raise ValueError(f"training set ({n} images) is smaller than train.batch_size ({cfg.batch_size})")
+    total = cfg.epochs * steps
+    if not 0 <= start_iteration < total:
+        raise ValueError(f"start iteration {start_iteration} outside [0, {total})")
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        (no_decay if p.ndim <= 1 else decay).append(p)
+    opt = torch.optim.SGD(
+        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=cfg.lr, momentum=cfg.momentum,
+    )
+    result = TrainResult()
+    autocast = cfg.precision == "bf16"
+    it = start_iteration
+
+    def capture() -> None:
+        if it in capture_iterations:
+            result.captured[it] = clean_state_dict(model)
+
+    capture()
+    for epoch in range(start_iteration // steps, cfg.epochs):
+        gen = torch.Generator().manual_seed(seed * 100_003 + epoch)
+        order = torch.randperm(n, generator=gen)
+        model.train()
+        loss_sum, correct, seen = 0.0, 0, 0
+        for b in range(it - epoch * steps, steps):
+            idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
+            x = norm(x_train[idx].to(device))
+            y = y_train[idx].to(device)
+            if cfg.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            for group in opt.param_groups:
+                group["lr"] = learning_rate(cfg, it, total)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+                out = model(x)
+                loss = F.cross_entropy(out.float(), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            it += 1
+            loss_sum += loss.item() * len(y)
+            correct += (out.argmax(1) == y).sum().item()
+            seen += len(y)
+            capture()
+        result.metrics.append({"epoch": epoch + 1, "split": "train_running", "top1": correct / seen,
+                               "loss": loss_sum / seen})
+        for split, (xs, ys) in data.items():
+            if split == "train":
+                continue
+            top1, loss_v = evaluate(model, xs, ys, norm, cfg, device)
+            result.metrics.append({"epoch": epoch + 1, "split": split, "top1": top1, "loss": loss_v})
+        if on_epoch is not None:
+            on_epoch(epoch + 1, model)
+    model.to("cpu").to(memory_format=torch.contiguous_format)
+    detach_masks(model)
+    return result

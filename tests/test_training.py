@@ -1,0 +1,70 @@
+import numpy as np
+import pytest
+import torch
+
+from pruneinterp import stages
+from pruneinterp.io import load_checkpoint
+from pruneinterp.models import build_model
+from pruneinterp.pruning import global_magnitude, select_layers
+from pruneinterp.training import Normalizer, TrainConfig, train
+
+CFG = dict(epochs=2, batch_size=32, lr=0.05, warmup_iterations=0, precision="fp32")
+
+
+@pytest.fixture(scope="module")
+def dense(tmp_path_factory):
+    d = tmp_path_factory.mktemp("train")
+    stages.make_data(d, 128, 64, 8, 0)
+    out = {k: str(d / "dense" / f"{k}.pt") for k in ("init", "rewind", "checkpoint")}
+    out["metrics"] = str(d / "dense" / "metrics.csv")
+    stages.train_dense(str(d / "train.npz"), str(d / "val.npz"), out, "convnet", {"width": 4}, CFG, 0, 3)
+    return d, out
+
+
+def test_dense_training_is_reproducible(dense, tmp_path):
+    d, out = dense
+    again = {k: str(tmp_path / f"{k}.pt") for k in ("init", "rewind", "checkpoint")}
+    again["metrics"] = str(tmp_path / "metrics.csv")
+    stages.train_dense(str(d / "train.npz"), str(d / "val.npz"), again, "convnet", {"width": 4}, CFG, 0, 3)
+    a, b = load_checkpoint(out["checkpoint"])["state_dict"], load_checkpoint(again["checkpoint"])["state_dict"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert open(out["metrics"]).read() == open(again["metrics"]).read()
+
+
+def test_rewind_checkpoint_is_iteration_k(dense):
+    _, out = dense
+    init, rewind, final = (load_checkpoint(out[k]) for k in ("init", "rewind", "checkpoint"))
+    assert init["iteration"] == 0 and rewind["iteration"] == 3
+    w = "features.conv1.conv.weight"
+    assert not torch.equal(init["state_dict"][w], rewind["state_dict"][w])
+    assert not torch.equal(rewind["state_dict"][w], final["state_dict"][w])
+
+
+def test_retraining_starts_from_rewound_weights_and_keeps_masks(dense, tmp_path):
+    d, out = dense
+    stages.prune(out["checkpoint"], str(tmp_path / "mask.pt"), "magnitude_global", 0.5)
+    mask_ckpt = load_checkpoint(tmp_path / "mask.pt")
+    masks = mask_ckpt["masks"]
+    rewind = load_checkpoint(out["rewind"])
+    # start of retraining: surviving weights equal the iteration-k weights
+    net = build_model("convnet", **rewind["model_kwargs"])
+    net.load_state_dict(rewind["state_dict"])
+    data = {"train": stages.load_split(d / "train.npz"), "val": stages.load_split(d / "val.npz")}
+    res = train(net, data, TrainConfig(**CFG), 0, Normalizer(**rewind["normalization"]), masks=masks,
+                start_iteration=3, capture_iterations=(3,))
+    start = res.captured[3]
+    for name, m in masks.items():
+        key = f"{name}.weight"
+        assert torch.equal(start[key][m], rewind["state_dict"][key][m])
+        assert (start[key][~m] == 0).all()
+    # the stage itself: after retraining, masked weights are exactly 0 and others moved
+    outs = {"checkpoint": str(tmp_path / "ckpt.pt"), "metrics": str(tmp_path / "m.csv")}
+    stages.retrain(str(tmp_path / "mask.pt"), out["rewind"], str(d / "train.npz"), str(d / "val.npz"), outs, CFG, 0,
+                   {"study": "t", "method": "magnitude_global", "schedule": "iterative", "retrain": "rewind"})
+    after = load_checkpoint(outs["checkpoint"])
+    for name, m in masks.items():
+        w = after["state_dict"][f"{name}.weight"]
+        assert (w[~m] == 0).all()
+        assert not torch.equal(w[m], rewind["state_dict"][f"{name}.weight"][m])
+    assert after["sparsity"]["prunable_fraction_removed"] == pytest.approx(
+        1 - sum(int(m.sum()) for m in masks.values()) / sum(m.numel() for m in masks.values()))

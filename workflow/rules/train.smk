@@ -1,0 +1,26 @@
+rule train_dense:
+    input:
+        train=f"{DATA}/train.npz",
+        val=f"{DATA}/val.npz",
+    output:
+        init=f"{RESULTS}/dense/{{model}}/seed{{seed}}/init.pt",
+        rewind=f"{RESULTS}/dense/{{model}}/seed{{seed}}/rewind.pt",
+        checkpoint=f"{RESULTS}/dense/{{model}}/seed{{seed}}/checkpoint.pt",
+        metrics=f"{RESULTS}/dense/{{model}}/seed{{seed}}/metrics.csv",
+    params:
+        model=dense_model_params,
+        train=train_params(),
+        rewind_iteration=config["train"]["rewind_iteration"],
+        device=config["device"],
+    threads: config["train"]["threads"]
+    resources:
+        mem_mb=4000,
+        runtime=120,
+    log:
+        "logs/dense/{model}/seed{seed}.log",
+    benchmark:
+        "logs/dense/{model}/seed{seed}.bench.tsv"
+    conda:
+        ENV
+    script:
+        "../scripts/train_dense.py"
