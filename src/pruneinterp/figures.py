@@ -15,6 +15,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter  # noqa: E402
 
 from .io import atomic_path  # noqa: E402
 from .tables import consistency  # noqa: E402
@@ -39,6 +40,11 @@ def _remaining(df: pd.DataFrame) -> pd.DataFrame:
 def _xaxis(ax: plt.Axes) -> None:
     ax.set_xscale("log")
     ax.invert_xaxis()
+    ticks = [100, 50, 20, 10, 5, 2, 1, 0.5, 0.2, 0.1]
+    lo, hi = sorted(ax.get_xlim())
+    ax.xaxis.set_major_locator(FixedLocator([t for t in ticks if lo <= t <= hi]))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel(X_LABEL)
     ax.grid(True, which="both", alpha=0.3)
 
@@ -62,7 +68,7 @@ def fb_fig1(acc: pd.DataFrame, outputs: Sequence[str], title: str, dpi: int, **_
 def fb_fig2(summary: pd.DataFrame, outputs: Sequence[str], title: str, dpi: int, **_: Any) -> None:
     df = _remaining(summary.groupby(["seed", "level", "sparsity"], as_index=False)[
         ["interpretable_units", "unique_concepts"]].sum())
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), gridspec_kw={"wspace": 0.25})
     for ax, col, label in zip(axes, ["interpretable_units", "unique_concepts"],
                               ["interpretable units", "unique concepts"]):
         sns.lineplot(df, x="remaining", y=col, hue="seed", marker="o", palette="tab10", ax=ax)
@@ -91,7 +97,7 @@ def fb_fig3(summary: pd.DataFrame, outputs: Sequence[str], title: str, dpi: int,
 
 def fb_fig4(units: pd.DataFrame, outputs: Sequence[str], title: str, dpi: int, **_: Any) -> None:
     df = _remaining(consistency(units))
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig, axes = plt.subplots(1, 2, figsize=(10.5, 3.6), gridspec_kw={"wspace": 0.35})
     for ax, col, label in zip(axes, ["pct_still_interpretable", "pct_same_concept"],
                               ["% of dense-interpretable units\nstill interpretable",
                                "% of units interpretable in both\nwith the same concept"]):

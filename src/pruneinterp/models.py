@@ -17,12 +17,18 @@ from torch import nn
 
 class ConvNet(nn.Module):
     """A small VGG-style CNN: four 3x3 conv blocks (conv, BatchNorm, ReLU), max-pool after blocks 1
-    and 2, global average pooling and one linear classifier. ``width`` sets the channels of blocks 1
-    and 2; blocks 3 and 4 have ``2 * width``. Trains in seconds on 2 CPU cores at 32 px."""
+    and 2, global average pooling and one linear classifier. ``widths`` are the channels of the four
+    blocks; by default ``(width, width, 2 * width, 2 * width)``. Trains in seconds on 2 CPU cores at
+    32 px."""
 
-    def __init__(self, num_classes: int = 10, width: int = 32, in_channels: int = 3) -> None:
+    def __init__(self, num_classes: int = 10, width: int = 32, in_channels: int = 3,
+                 widths: tuple[int, int, int, int] | list[int] | None = None) -> None:
         super().__init__()
-        chans = [in_channels, width, width, 2 * width, 2 * width]
+        if widths is None:
+            widths = (width, width, 2 * width, 2 * width)
+        if len(widths) != 4 or min(widths) < 1:
+            raise ValueError(f"convnet widths must be 4 positive integers, got {widths}")
+        chans = [in_channels, *widths]
         blocks: OrderedDict[str, nn.Module] = OrderedDict()
         for i in range(4):
             blocks[f"conv{i + 1}"] = nn.Sequential(

@@ -33,9 +33,10 @@ def accuracy_table(metrics_paths: Sequence[str], ident: dict[str, Any], out: str
 
 
 def dissection_tables(unit_paths: Sequence[str], runs: Sequence[dict[str, Any]], accuracy: pd.DataFrame,
-                      out_units: str, out_summary: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+                      out_units: str, out_summary: str, categories: Sequence[str] = ()) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Stack per-run dissection tables with their run identity, and count per run and layer:
-    interpretable units, unique concepts, unique concepts per category."""
+    interpretable units, unique concepts, unique concepts per category (a ``concepts_<category>``
+    column for each of ``categories``, the probe's categories, even where the count is always 0)."""
     sparsity = accuracy.drop_duplicates(["seed", "level"]).set_index(["seed", "level"])["sparsity"]
     frames = []
     for path, run in zip(unit_paths, runs):
@@ -51,8 +52,9 @@ def dissection_tables(unit_paths: Sequence[str], runs: Sequence[dict[str, Any]],
         interp = g[g["interpretable"]]
         row = dict(zip(RUN_COLUMNS + ["layer"], key))
         row.update(units=len(g), interpretable_units=len(interp), unique_concepts=interp["label"].nunique())
-        for cat, n in interp.groupby("category")["label"].nunique().items():
-            row[f"concepts_{cat}"] = n
+        per_cat = interp.groupby("category")["label"].nunique()
+        for cat in list(categories) + [c for c in per_cat.index if c not in categories]:
+            row[f"concepts_{cat}"] = int(per_cat.get(cat, 0))
         rows.append(row)
     summary = pd.DataFrame(rows).fillna(0)
     write_csv(units, out_units)

@@ -50,6 +50,16 @@ def _check_config():
 _check_config()
 
 
+def canonical(value):
+    """Recursively key-sorted copy: rule params must not depend on the order of keys in a config
+    file (Snakemake compares params as recorded, so a reordered file would rerun everything)."""
+    if isinstance(value, dict):
+        return {k: canonical(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [canonical(v) for v in value]
+    return value
+
+
 def study_ident(study):
     """method / schedule / retrain of a study (fixed for Frankle & Bau)."""
     cfg = config["studies"][study]
@@ -79,14 +89,14 @@ def study_runs(study):
 
 def model_params(model):
     m = config["models"][model]
-    return {"arch": m["arch"], "kwargs": m.get("kwargs", {})}
+    return canonical({"arch": m["arch"], "kwargs": m.get("kwargs", {})})
 
 
 def train_params():
     t = dict(config["train"])
     for key in ("rewind_iteration", "threads"):
         t.pop(key)
-    return t
+    return canonical(t)
 
 
 # ---- input functions -------------------------------------------------------------------------
@@ -125,7 +135,7 @@ def dense_model_params(wildcards):
 
 
 def study_prune_params(wildcards):
-    return config["studies"][wildcards.study]["prune"]
+    return canonical(config["studies"][wildcards.study]["prune"])
 
 
 def study_runs_params(wildcards):

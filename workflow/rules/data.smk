@@ -4,7 +4,7 @@ rule generate_data:
         val=f"{DATA}/val.npz",
         probe=directory(f"{DATA}/probe"),
     params:
-        data=config["data"],
+        data=canonical(config["data"]),
     log:
         f"logs/data/{config['data']['source']}.log",
     benchmark:

@@ -24,6 +24,7 @@ rule study_tables:
     input:
         metrics=study_metrics,
         dissections=study_dissections,
+        probe=f"{DATA}/probe",
     output:
         accuracy=f"{RESULTS}/{{study}}/tables/accuracy.csv",
         units=f"{RESULTS}/{{study}}/tables/dissection_units.csv",

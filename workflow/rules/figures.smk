@@ -24,7 +24,7 @@ for _fig, (_key, _table) in FIGURE_TABLES.items():
             ),
         params:
             name=_fig,
-            figure=config["figures"][_fig],
+            figure=canonical(config["figures"][_fig]),
             dpi=config["figures"]["dpi"],
         log:
             f"logs/figures/{_fig}.log",

@@ -1,0 +1,73 @@
+import subprocess
+import sys
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from pruneinterp.cli import main
+
+PRUNEINTERP = [sys.executable, "-m", "pruneinterp"]
+
+
+def test_every_stage_has_help():
+    out = subprocess.run(PRUNEINTERP + ["--help"], capture_output=True, text=True, check=True).stdout
+    for stage in ("make-data", "make-probe", "train", "prune", "retrain", "extract", "dissect"):
+        assert stage in out
+
+
+def test_missing_activations_file_is_named_and_no_output(tmp_path, probe_dir, capsys):
+    out = tmp_path / "units.csv"
+    code = main(["dissect", "--activations", str(tmp_path / "missing.h5"), "--probe", str(probe_dir),
+                 "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and "missing.h5" in err and "not found" in err
+    assert len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_corrupt_hdf5_and_checkpoint_are_named(tmp_path, probe_dir, capsys):
+    bad = tmp_path / "bad.h5"
+    bad.write_bytes(b"not hdf5 at all")
+    assert main(["dissect", "--activations", str(bad), "--probe", str(probe_dir), "--out",
+                 str(tmp_path / "u.csv")]) == 2
+    assert "bad.h5" in capsys.readouterr().err
+    ckpt = tmp_path / "bad.pt"
+    ckpt.write_bytes(b"garbage")
+    assert main(["extract", "--checkpoint", str(ckpt), "--probe", str(probe_dir), "--out", str(tmp_path / "a.h5"),
+                 "--layer", "conv4"]) == 2
+    assert "bad.pt" in capsys.readouterr().err
+    assert not (tmp_path / "a.h5").exists() and not (tmp_path / "u.csv").exists()
+
+
+def test_missing_probe_is_named(tmp_path, capsys):
+    assert main(["dissect", "--activations", "x.h5", "--probe", str(tmp_path / "noprobe"), "--out",
+                 str(tmp_path / "u.csv")]) == 2
+    assert "noprobe" in capsys.readouterr().err
+
+
+def test_cli_chain_make_probe_train_extract_dissect(tmp_path):
+    data = tmp_path / "data"
+    assert main(["make-data", "--out", str(data), "--n-train", "64", "--n-val", "32", "--n-probe", "12"]) == 0
+    assert main(["train", "--train", str(data / "train.npz"), "--val", str(data / "val.npz"), "--out-dir",
+                 str(tmp_path / "dense"), "--model-kwargs", '{"width": 4}',
+                 "--train-config", '{"epochs": 1, "batch_size": 16, "precision": "fp32"}',
+                 "--rewind-iteration", "1"]) == 0
+    assert main(["prune", "--checkpoint", str(tmp_path / "dense/checkpoint.pt"), "--out",
+                 str(tmp_path / "mask.pt"), "--fraction", "0.2"]) == 0
+    assert main(["extract", "--checkpoint", str(tmp_path / "dense/checkpoint.pt"), "--probe", str(data / "probe"),
+                 "--out", str(tmp_path / "a.h5"), "--layer", "conv3", "--layer", "conv4"]) == 0
+    with h5py.File(tmp_path / "a.h5") as f:
+        assert f["layers/conv4"].shape == (12, 8, 8, 8)
+        assert f["layers/conv3"].dtype == np.float32
+        assert np.array_equal(f["image_index"][:], np.arange(12))
+        assert f["logits"].shape == (12, 10) and f["targets"].shape == (12,)
+        for attr in ("model", "checkpoint_sha256", "probe", "pruneinterp_version"):
+            assert attr in f.attrs
+    assert main(["dissect", "--activations", str(tmp_path / "a.h5"), "--probe", str(data / "probe"), "--out",
+                 str(tmp_path / "units.csv"), "--layer", "conv4", "--iou-threshold", "0.05"]) == 0
+    units = pd.read_csv(tmp_path / "units.csv")
+    assert len(units) == 8 and (units["layer"] == "conv4").all()
+    assert (units["interpretable"] == (units["iou"] > 0.05)).all()
