@@ -144,3 +144,10 @@ def study_runs_params(wildcards):
 
 def study_ident_params(wildcards):
     return {"study": wildcards.study, **study_ident(wildcards.study)}
+
+
+def chain_priority(wildcards):
+    """Scheduling priority of the pruning chain (prune/retrain): lower levels first, so that the
+    seeds' sequential chains advance together and no chain is left running alone at the end;
+    extraction and dissection (leaves of the DAG, priority 0) fill the remaining cores."""
+    return 1000 - int(wildcards.level)

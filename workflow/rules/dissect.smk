@@ -14,6 +14,8 @@ rule dissect:
         runtime=30,
     log:
         "logs/{run}/dissect.log",
+    benchmark:
+        "logs/{run}/dissect.bench.tsv",
     conda:
         ENV
     script:

@@ -13,6 +13,8 @@ rule extract_activations:
         runtime=30,
     log:
         "logs/{run}/extract.log",
+    benchmark:
+        "logs/{run}/extract.bench.tsv",
     conda:
         ENV
     script:

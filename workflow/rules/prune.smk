@@ -5,11 +5,14 @@ rule prune:
         mask=f"{RUN_DIR}/mask.pt",
     params:
         prune=study_prune_params,
+    priority: chain_priority
     resources:
         mem_mb=2000,
         runtime=10,
     log:
         "logs/{study}/{model}/seed{seed}/{method}/{schedule}/{retrain}/level{level}/prune.log",
+    benchmark:
+        "logs/{study}/{model}/seed{seed}/{method}/{schedule}/{retrain}/level{level}/prune.bench.tsv",
     conda:
         ENV
     script:
@@ -28,6 +31,7 @@ rule retrain:
     params:
         train=train_params(),
         device=config["device"],
+    priority: chain_priority
     threads: config["train"]["threads"]
     resources:
         mem_mb=4000,

@@ -12,6 +12,7 @@ rule train_dense:
         train=train_params(),
         rewind_iteration=config["train"]["rewind_iteration"],
         device=config["device"],
+    priority: 1000
     threads: config["train"]["threads"]
     resources:
         mem_mb=4000,
