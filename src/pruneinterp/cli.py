@@ -13,6 +13,8 @@ from typing import Any, Sequence
 
 import torch
 
+from .pruning import METHODS
+
 
 def _json(text: str) -> Any:
     try:
@@ -61,7 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("prune", help="next level's mask from a trained checkpoint")
     s.add_argument("--checkpoint", required=True)
     s.add_argument("--out", required=True)
-    s.add_argument("--method", default="magnitude_global", choices=["magnitude_global"])
+    s.add_argument("--method", default="magnitude_global", choices=sorted(METHODS))
+    s.add_argument("--seed", type=int, default=0, help="for the random_* methods")
     s.add_argument("--fraction", type=_fraction, default=0.2, help="of the remaining prunable weights")
     s.add_argument("--include", nargs="*", default=None, help="prunable layers (default: all conv/linear)")
     s.add_argument("--exclude", nargs="*", default=None)
@@ -107,7 +110,7 @@ def run(args: argparse.Namespace) -> None:
         stages.train_dense(args.train, args.val, out, args.model, args.model_kwargs, args.train_config, args.seed,
                            args.rewind_iteration, args.device)
     elif args.stage == "prune":
-        stages.prune(args.checkpoint, args.out, args.method, args.fraction, args.include, args.exclude)
+        stages.prune(args.checkpoint, args.out, args.method, args.fraction, args.include, args.exclude, args.seed)
     elif args.stage == "retrain":
         out = {"checkpoint": f"{args.out_dir}/checkpoint.pt", "metrics": f"{args.out_dir}/metrics.csv"}
         ident = {"study": "cli", "method": "magnitude_global", "schedule": "iterative", "retrain": "rewind"}

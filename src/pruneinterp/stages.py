@@ -18,7 +18,7 @@ from .data import shapes
 from .data.broden import Probe, write_shapes_probe
 from .io import InputError, atomic_path, load_checkpoint, save_checkpoint, write_csv
 from .models import build_model
-from .pruning import global_magnitude, select_layers, sparsity
+from .pruning import attach_masks, detach_masks, prune_masks, select_layers, sparsity
 from .training import Normalizer, TrainConfig, resolve_device, train
 
 METRIC_COLUMNS = ["study", "model", "seed", "method", "schedule", "retrain", "level", "sparsity", "epoch",
@@ -91,15 +91,17 @@ def train_dense(train_path: str, val_path: str, out: dict[str, str], model: str,
 
 
 def prune(checkpoint: str, out: str, method: str, fraction: float, include: list[str] | None = None,
-          exclude: list[str] | None = None) -> None:
-    """Compute the next level's mask from a trained checkpoint (its own mask stays in force)."""
+          exclude: list[str] | None = None, seed: int = 0) -> None:
+    """Compute the next level's mask from a trained checkpoint (its own mask stays in force) and save
+    it with the checkpoint's weights, masked (the pruned, not yet retrained network)."""
     ckpt = load_checkpoint(checkpoint)
     net = build_model(ckpt["model"], **ckpt["model_kwargs"])
     net.load_state_dict(ckpt["state_dict"])
     layers = select_layers(net, include, exclude)
-    if method != "magnitude_global":
-        raise ValueError(f"prune method {method!r} is not available; allowed: magnitude_global")
-    masks = global_magnitude(net, fraction, layers, ckpt.get("masks", {}))
+    masks = prune_masks(method, net, fraction, layers, ckpt.get("masks", {}), seed=seed)
+    net.load_state_dict(ckpt["state_dict"])  # the method may have zeroed weights it chose itself
+    attach_masks(net, masks)
+    detach_masks(net)
     sp = sparsity(net, masks, layers)
     save_checkpoint(out, {**{k: ckpt[k] for k in ("model", "model_kwargs", "normalization", "seed")},
                           "state_dict": net.state_dict(), "masks": masks, "sparsity": sp.as_dict(),

@@ -4,4 +4,5 @@ from pruneinterp.workflow import job
 with job(snakemake):
     p = snakemake.params.prune
     stages.prune(snakemake.input.checkpoint, snakemake.output.mask, p["method"], p["fraction"], p.get("include"),
-                 p.get("exclude"))
+                 p.get("exclude"),
+                 int(snakemake.wildcards.seed))
