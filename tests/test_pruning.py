@@ -2,8 +2,8 @@ import pytest
 import torch
 
 from pruneinterp.models import build_model
-from pruneinterp.pruning import (METHODS, attach_masks, clean_state_dict, detach_masks, global_magnitude,
-                                 prune_masks, select_layers, sparsity)
+from pruneinterp.pruning import (METHODS, STRUCTURE_DIM, attach_masks, clean_state_dict, derive_seed, detach_masks,
+                                 global_magnitude, prune_masks, random_mask_like, select_layers, sparsity)
 
 
 def _net(seed=0, widths=(4, 4, 8, 8)):
@@ -117,3 +117,65 @@ def test_attached_masks_zero_the_weights_in_forward_and_state():
         assert (state[key][~m] == 0).all()
         assert (modules[key.rsplit(".", 1)[0]].weight[~m] == 0).all()
     assert set(detach_masks(net)) == set(masks)
+
+
+def test_layer_scale_prunes_the_classifier_at_half_the_rate_outside_the_global_pool():
+    net = _net()
+    layers = select_layers(net)
+    masks = prune_masks("magnitude_global", net, 0.4, layers, {}, layer_scale={"fc": 0.5})
+    fc = layers["fc"].weight
+    assert int((~masks["fc.weight"]).sum()) == round(0.2 * fc.numel())
+    convs = [n for n in layers if n != "fc"]
+    conv_total = sum(layers[n].weight.numel() for n in convs)
+    assert sum(int((~masks[f"{n}.weight"]).sum()) for n in convs) == round(0.4 * conv_total)
+    with pytest.raises(ValueError, match="layer_scale names 'nope'"):
+        prune_masks("magnitude_global", _net(), 0.4, select_layers(_net()), {}, layer_scale={"nope": 0.5})
+
+
+def test_sparsity_reports_prunable_and_all_parameters_per_layer():
+    net = _net()
+    layers = select_layers(net, exclude=["fc"])
+    masks = prune_masks("structured_l1", net, 0.5, layers, {})
+    sp = sparsity(net, masks, layers)
+    per_layer = {name: (total, remaining) for name, total, remaining in sp.layers}
+    assert set(per_layer) == {f"{n}.weight" for n in layers}
+    assert per_layer["features.conv1.conv.weight"] == (4 * 3 * 9, 2 * 3 * 9)
+    assert sp.prunable_total == sum(t for t, _ in per_layer.values())
+    assert sp.prunable_remaining == sum(r for _, r in per_layer.values())
+    n_params = sum(p.numel() for p in net.parameters())
+    bn_removed = sum(int((~m).sum()) for k, m in masks.items() if ".bn." in k)
+    assert bn_removed == 2 * (2 + 2 + 4 + 4)  # scale and shift of half the channels of each block
+    assert sp.params_total == n_params
+    assert sp.params_remaining == n_params - (sp.prunable_total - sp.prunable_remaining) - bn_removed
+    assert sp.params_fraction_removed < sp.prunable_fraction_removed
+
+
+@pytest.mark.parametrize("method", ["magnitude_global", "structured_l1", "connection_l1"])
+def test_random_mask_like_keeps_per_layer_counts_and_structure(method):
+    net = _net()
+    layers = select_layers(net)
+    masks = prune_masks(method, net, 0.5, layers, {})
+    dim = STRUCTURE_DIM.get(method)
+    a = random_mask_like(masks, net, layers, seed=1, dim=dim)
+    b = random_mask_like(masks, net, layers, seed=2, dim=dim)
+    assert set(a) == set(masks)
+    for key, m in masks.items():
+        assert int(a[key].sum()) == int(m.sum()), key
+    assert any(not torch.equal(a[k], masks[k]) for k in a)
+    assert any(not torch.equal(a[k], b[k]) for k in a)
+    assert all(torch.equal(x, y) for x, y in zip(a.values(), random_mask_like(masks, net, layers, 1, dim).values()))
+    if dim is not None:
+        for key, m in a.items():
+            if key.endswith("conv.weight"):
+                other = [d for d in range(m.ndim) if d != dim]
+                kept = m.sum(dim=other)
+                assert ((kept == 0) | (kept == m.numel() // m.shape[dim])).all(), key  # whole channels only
+        if dim == 0:
+            w = a["features.conv2.conv.weight"].flatten(1).any(1)
+            assert torch.equal(a["features.conv2.bn.weight"], w) and torch.equal(a["features.conv2.bn.bias"], w)
+
+
+def test_derived_seeds_are_deterministic_and_distinct():
+    assert derive_seed(0, "reinit", 3) == derive_seed(0, "reinit", 3)
+    assert len({derive_seed(s, tag, lv) for s in (0, 1) for tag in ("reinit", "prune") for lv in (1, 2)}) == 8
+    assert 0 <= derive_seed(7, "x") < 2 ** 31

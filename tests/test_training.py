@@ -57,8 +57,9 @@ def test_retraining_starts_from_rewound_weights_and_keeps_masks(dense, tmp_path)
         assert (start[key][~m] == 0).all()
     # the stage itself: after retraining, masked weights are exactly 0 and others moved
     outs = {"checkpoint": str(tmp_path / "ckpt.pt"), "metrics": str(tmp_path / "m.csv")}
-    stages.retrain(str(tmp_path / "mask.pt"), out["rewind"], str(d / "train.npz"), str(d / "val.npz"), outs, CFG, 0,
-                   {"study": "t", "method": "magnitude_global", "schedule": "iterative", "retrain": "rewind"})
+    stages.retrain(str(tmp_path / "mask.pt"), str(d / "train.npz"), str(d / "val.npz"), outs, "rewind", CFG, 0,
+                   {"study": "t", "method": "magnitude_global", "schedule": "iterative", "retrain": "rewind"},
+                   rewind_path=out["rewind"])
     after = load_checkpoint(outs["checkpoint"])
     for key, m in masks.items():
         w = after["state_dict"][key]
@@ -66,3 +67,19 @@ def test_retraining_starts_from_rewound_weights_and_keeps_masks(dense, tmp_path)
         assert not torch.equal(w[m], rewind["state_dict"][key][m])
     assert after["sparsity"]["prunable_fraction_removed"] == pytest.approx(
         1 - sum(int(m.sum()) for m in masks.values()) / sum(m.numel() for m in masks.values()))
+
+
+def test_exponential_schedule_is_exponentiallr_stepped_per_epoch():
+    from pruneinterp.training import learning_rate
+
+    cfg = TrainConfig(lr=0.01, gamma=0.5, schedule="exponential")
+    assert [learning_rate(cfg, it, 100, 10) for it in (0, 9, 10, 25)] == [0.01, 0.01, 0.005, 0.0025]
+    net = torch.nn.Linear(2, 2)
+    opt = torch.optim.SGD(net.parameters(), lr=0.01)
+    sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=0.5)
+    for epoch in range(3):
+        assert opt.param_groups[0]["lr"] == pytest.approx(learning_rate(cfg, epoch * 10 + 3, 100, 10))
+        opt.step()
+        sched.step()
+    with pytest.raises(ValueError, match="train.optimizer must be one of sgd, adam"):
+        TrainConfig(optimizer="rmsprop")

@@ -14,6 +14,7 @@ from typing import Any, Sequence
 import torch
 
 from .pruning import METHODS
+from .stages import RETRAIN_STRATEGIES
 
 
 def _json(text: str) -> Any:
@@ -65,17 +66,26 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True)
     s.add_argument("--method", default="magnitude_global", choices=sorted(METHODS))
     s.add_argument("--seed", type=int, default=0, help="for the random_* methods")
-    s.add_argument("--fraction", type=_fraction, default=0.2, help="of the remaining prunable weights")
+    s.add_argument("--fraction", type=_fraction, default=0.2,
+                   help="of the remaining prunable weights (one-shot from a dense checkpoint: the target)")
     s.add_argument("--include", nargs="*", default=None, help="prunable layers (default: all conv/linear)")
     s.add_argument("--exclude", nargs="*", default=None)
+    s.add_argument("--layer-scale", type=_json, default={},
+                   help='per-layer factor on the fraction as JSON, e.g. \'{"fc": 0.5}\'')
+    s.add_argument("--level", type=int, default=None, help="level recorded (default: checkpoint's level + 1)")
 
-    s = sub.add_parser("retrain", help="lottery-ticket retraining of a mask from the rewind checkpoint")
-    s.add_argument("--mask", required=True)
-    s.add_argument("--rewind", required=True)
+    s = sub.add_parser("retrain", help="recover a pruned network: rewind, fine-tune, re-init, random sparse init, "
+                                       "or none (evaluate)")
+    s.add_argument("--mask", required=True, help="mask.pt written by prune")
+    s.add_argument("--strategy", default="rewind", choices=list(RETRAIN_STRATEGIES))
+    s.add_argument("--rewind", default=None, help="rewind.pt of the dense run (strategy rewind)")
     s.add_argument("--train", required=True)
     s.add_argument("--val", required=True)
     s.add_argument("--out-dir", required=True)
-    s.add_argument("--train-config", type=_json, default={})
+    s.add_argument("--train-config", type=_json, default={}, help="TrainConfig fields of the dense run as JSON")
+    s.add_argument("--finetune", type=_json, default={"epochs": 4, "sgd": {"lr": 0.01, "momentum": 0.9, "gamma": 0.9},
+                                                      "adam": {"lr": 0.001, "gamma": 0.9}},
+                   help="fine-tuning settings as JSON (strategies finetune_sgd/finetune_adam)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--device", default="cpu")
 
@@ -110,12 +120,13 @@ def run(args: argparse.Namespace) -> None:
         stages.train_dense(args.train, args.val, out, args.model, args.model_kwargs, args.train_config, args.seed,
                            args.rewind_iteration, args.device)
     elif args.stage == "prune":
-        stages.prune(args.checkpoint, args.out, args.method, args.fraction, args.include, args.exclude, args.seed)
+        stages.prune(args.checkpoint, args.out, args.method, args.fraction, args.include, args.exclude, args.seed,
+                     args.layer_scale, args.level)
     elif args.stage == "retrain":
         out = {"checkpoint": f"{args.out_dir}/checkpoint.pt", "metrics": f"{args.out_dir}/metrics.csv"}
-        ident = {"study": "cli", "method": "magnitude_global", "schedule": "iterative", "retrain": "rewind"}
-        stages.retrain(args.mask, args.rewind, args.train, args.val, out, args.train_config, args.seed, ident,
-                       args.device)
+        ident = {"study": "cli", "method": "cli", "schedule": "cli", "retrain": args.strategy}
+        stages.retrain(args.mask, args.train, args.val, out, args.strategy, args.train_config, args.seed, ident,
+                       args.rewind, args.finetune, args.device)
     elif args.stage == "extract":
         from .activations import extract
 

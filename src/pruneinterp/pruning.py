@@ -15,12 +15,19 @@ Methods (``METHODS``; every one takes the masks already in force and prunes amon
   since its outputs are the classes.
 * ``connection_l1``: whole input channels (``dim=1``) of every layer by L1 norm.
 * ``random_<method>``: the same per-layer counts as ``<method>``, chosen at random (seeded).
+
+``layer_scale`` ({layer: factor}) prunes a layer at ``factor`` times the fraction (Frankle & Carbin
+prune the output layer at half the rate); such layers are pruned on their own, outside the global
+pool of ``magnitude_global``. :func:`random_mask_like` draws a random mask with the same per-layer
+counts as a given one (Blakeney et al.'s random sparse initialisation).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Callable
+
+import hashlib
 
 import torch
 from torch import nn
@@ -240,12 +247,64 @@ METHODS["random_structured"] = _random_like(_structured(1, 0), 0)
 METHODS["random_connection"] = _random_like(_structured(1, 1), 1)
 
 
+def derive_seed(seed: int, *tags: object) -> int:
+    """A deterministic 31-bit seed for one random choice of a run, e.g. ``derive_seed(0, "reinit", 3)``,
+    so that different choices (mask, fresh weights, level) never share a random stream."""
+    digest = hashlib.sha256(repr((int(seed), *tags)).encode()).digest()
+    return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
+
+
 def prune_masks(method: str, model: nn.Module, fraction: float, layers: dict[str, nn.Module], masks: Masks,
-                seed: int = 0) -> Masks:
-    """New masks (including ``masks``) after one pruning step of ``method``."""
+                seed: int = 0, layer_scale: dict[str, float] | None = None) -> Masks:
+    """New masks (including ``masks``) after one pruning step of ``method``: ``fraction`` of what
+    survives, or ``fraction * layer_scale[layer]`` in the layers named in ``layer_scale``."""
     if method not in METHODS:
         raise ValueError(f"unknown pruning method {method!r}; allowed: {', '.join(METHODS)}")
-    return METHODS[method](model, fraction, layers, masks, seed=seed)
+    layer_scale = dict(layer_scale or {})
+    for name, factor in layer_scale.items():
+        if name not in layers:
+            raise ValueError(f"layer_scale names {name!r}, not a pruned layer; allowed: {', '.join(layers)}")
+        if not 0.0 <= factor * fraction < 1.0:
+            raise ValueError(f"layer_scale[{name!r}] = {factor} gives fraction {factor * fraction} outside [0, 1)")
+    pooled = {n: m for n, m in layers.items() if n not in layer_scale}
+    out = METHODS[method](model, fraction, pooled, masks, seed=seed) if pooled else dict(masks)
+    for i, (name, factor) in enumerate(sorted(layer_scale.items())):
+        out = METHODS[method](model, fraction * factor, {name: layers[name]}, out,
+                              seed=derive_seed(seed, "layer_scale", i))
+    return out
+
+
+STRUCTURE_DIM = {"structured_l1": 0, "structured_l2": 0, "random_structured": 0, "connection_l1": 1,
+                 "random_connection": 1}
+
+
+def random_mask_like(masks: Masks, model: nn.Module, layers: dict[str, nn.Module], seed: int,
+                     dim: int | None = None) -> Masks:
+    """A random mask with exactly the per-layer counts of ``masks`` (Blakeney et al.'s random sparse
+    initialisation): every layer keeps as many weights as before (``dim=None``), or as many whole
+    output (``dim=0``, BatchNorm masked to match) or input (``dim=1``) channels, drawn uniformly."""
+    gen = torch.Generator().manual_seed(seed)
+    out: Masks = {}
+    for name in layers:
+        key = f"{name}.weight"
+        if key not in masks:
+            continue
+        old = masks[key]
+        if dim is None or (dim == 0 and old.ndim < 2):
+            flat = torch.zeros(old.numel(), dtype=torch.bool)
+            flat[torch.randperm(old.numel(), generator=gen)[: int(old.sum())]] = True
+            out[key] = flat.view_as(old)
+            continue
+        other = [d for d in range(old.ndim) if d != dim]
+        alive = old.sum(dim=other) > 0
+        keep = torch.zeros(old.shape[dim], dtype=torch.bool)
+        keep[torch.randperm(old.shape[dim], generator=gen)[: int(alive.sum())]] = True
+        shape = [1] * old.ndim
+        shape[dim] = -1
+        out[key] = keep.view(shape).expand_as(old).clone()
+    if dim == 0:
+        out.update(_batchnorm_masks(model, {n: m for n, m in layers.items() if f"{n}.weight" in out}, out))
+    return out
 
 
 @dataclass(frozen=True)
@@ -263,8 +322,11 @@ class Sparsity:
     def params_fraction_removed(self) -> float:
         return 1.0 - self.params_remaining / self.params_total
 
-    def as_dict(self) -> dict[str, float | int]:
+    layers: tuple[tuple[str, int, int], ...] = ()  # (parameter name, total, remaining) per pruned layer
+
+    def as_dict(self) -> dict[str, object]:
         return {
+            "layers": [list(t) for t in self.layers],
             "prunable_total": self.prunable_total,
             "prunable_remaining": self.prunable_remaining,
             "params_total": self.params_total,
@@ -281,4 +343,10 @@ def sparsity(model: nn.Module, masks: Masks, layers: dict[str, nn.Module]) -> Sp
     prunable_removed = sum(int((~masks[f"{n}.weight"]).sum()) for n in layers if f"{n}.weight" in masks)
     params_total = sum(p.numel() for p in model.parameters())
     params_removed = sum(int((~m).sum()) for m in masks.values())
-    return Sparsity(prunable_total, prunable_total - prunable_removed, params_total, params_total - params_removed)
+    per_layer = tuple(
+        (f"{n}.weight", m.weight.numel(),
+         m.weight.numel() - (int((~masks[f"{n}.weight"]).sum()) if f"{n}.weight" in masks else 0))
+        for n, m in layers.items()
+    )
+    return Sparsity(prunable_total, prunable_total - prunable_removed, params_total, params_total - params_removed,
+                    per_layer)

@@ -18,8 +18,9 @@ from .data import shapes
 from .data.broden import Probe, write_shapes_probe
 from .io import InputError, atomic_path, load_checkpoint, save_checkpoint, write_csv
 from .models import build_model
-from .pruning import attach_masks, detach_masks, prune_masks, select_layers, sparsity
-from .training import Normalizer, TrainConfig, resolve_device, train
+from .pruning import (STRUCTURE_DIM, attach_masks, derive_seed, detach_masks, prune_masks, random_mask_like,
+                      select_layers, sparsity)
+from .training import Normalizer, TrainConfig, evaluate, resolve_device, train
 
 METRIC_COLUMNS = ["study", "model", "seed", "method", "schedule", "retrain", "level", "sparsity", "epoch",
                   "split", "top1", "loss"]
@@ -91,44 +92,106 @@ def train_dense(train_path: str, val_path: str, out: dict[str, str], model: str,
 
 
 def prune(checkpoint: str, out: str, method: str, fraction: float, include: list[str] | None = None,
-          exclude: list[str] | None = None, seed: int = 0) -> None:
-    """Compute the next level's mask from a trained checkpoint (its own mask stays in force) and save
-    it with the checkpoint's weights, masked (the pruned, not yet retrained network)."""
+          exclude: list[str] | None = None, seed: int = 0, layer_scale: dict[str, float] | None = None,
+          level: int | None = None) -> None:
+    """Prune ``fraction`` of the surviving prunable weights of a trained checkpoint (its own mask stays
+    in force) and save the new mask with the checkpoint's weights, masked: the pruned, not yet
+    retrained network. ``level`` (default: the checkpoint's level + 1) names the result; a one-shot
+    schedule prunes the dense checkpoint straight to its target, so its level is the target's index.
+    Random methods draw from ``derive_seed(seed, "prune", level)``."""
     ckpt = load_checkpoint(checkpoint)
     net = build_model(ckpt["model"], **ckpt["model_kwargs"])
     net.load_state_dict(ckpt["state_dict"])
     layers = select_layers(net, include, exclude)
-    masks = prune_masks(method, net, fraction, layers, ckpt.get("masks", {}), seed=seed)
+    level = int(ckpt.get("level", 0)) + 1 if level is None else int(level)
+    masks = prune_masks(method, net, fraction, layers, ckpt.get("masks", {}), seed=derive_seed(seed, "prune", level),
+                        layer_scale=layer_scale)
     net.load_state_dict(ckpt["state_dict"])  # the method may have zeroed weights it chose itself
     attach_masks(net, masks)
     detach_masks(net)
     sp = sparsity(net, masks, layers)
     save_checkpoint(out, {**{k: ckpt[k] for k in ("model", "model_kwargs", "normalization", "seed")},
                           "state_dict": net.state_dict(), "masks": masks, "sparsity": sp.as_dict(),
-                          "level": int(ckpt.get("level", 0)) + 1, "method": method, "fraction": fraction})
+                          "prunable_layers": list(layers), "level": level, "method": method, "fraction": fraction})
 
 
-def retrain(mask_path: str, rewind_path: str, train_path: str, val_path: str, out: dict[str, str],
-            train_cfg: dict[str, Any], seed: int, ident: dict[str, Any], device: str = "cpu") -> None:
-    """Lottery-ticket retraining: surviving weights reset to the rewind checkpoint's values, mask
-    enforced throughout, the rest of the dense schedule from the rewind iteration on."""
+RETRAIN_STRATEGIES = ("rewind", "finetune_sgd", "finetune_adam", "reinit", "random_reinit", "none")
+
+
+def finetune_config(train_cfg: dict[str, Any], finetune: dict[str, Any], strategy: str) -> TrainConfig:
+    """The dense training settings with fine-tuning's epochs, optimiser, lr and exponential decay."""
+    opt = strategy.removeprefix("finetune_")
+    if opt not in finetune:
+        raise ValueError(f"retrain strategy {strategy!r} needs finetune.{opt} settings; have: {', '.join(finetune)}")
+    return TrainConfig(**{**train_cfg, "epochs": finetune["epochs"], "warmup_iterations": 0,
+                          "schedule": "exponential", "optimizer": opt, **finetune[opt]})
+
+
+def retrain(mask_path: str, train_path: str, val_path: str, out: dict[str, str], strategy: str,
+            train_cfg: dict[str, Any], seed: int, ident: dict[str, Any], rewind_path: str | None = None,
+            finetune: dict[str, Any] | None = None, device: str = "cpu") -> None:
+    """Recover a pruned network (``mask_path``, written by :func:`prune`) with one strategy; the mask
+    is enforced throughout and the result saved with per-epoch metrics:
+
+    * ``rewind``: surviving weights reset to ``rewind_path``'s (iteration k of the dense run), then
+      the rest of the dense schedule from k on (lottery ticket);
+    * ``finetune_sgd`` / ``finetune_adam``: continue from the pruned weights for ``finetune.epochs``
+      with that optimiser and an exponentially decaying lr; epoch 0 = the pruned network;
+    * ``reinit``: fresh random weights (``derive_seed(seed, "reinit", level)``), the same mask, the
+      dense schedule from iteration 0 (Blakeney's post-pruning re-initialisation);
+    * ``random_reinit``: a random mask with the same per-layer counts (of weights, or of whole
+      channels for structured/connection masks), fresh weights, the dense schedule (Blakeney's
+      random sparse initialisation);
+    * ``none``: evaluate the pruned network as it is (epoch 0).
+    """
+    if strategy not in RETRAIN_STRATEGIES:
+        raise ValueError(f"unknown retrain strategy {strategy!r}; allowed: {', '.join(RETRAIN_STRATEGIES)}")
     mask_ckpt = load_checkpoint(mask_path)
-    rewind = load_checkpoint(rewind_path)
+    level = int(mask_ckpt["level"])
+    masks = mask_ckpt["masks"]
     data = {"train": load_split(train_path), "val": load_split(val_path)}
+    net = build_model(mask_ckpt["model"], **mask_ckpt["model_kwargs"])
+    norm = Normalizer(**mask_ckpt["normalization"])
+    dev = resolve_device(device)
     cfg = TrainConfig(**train_cfg)
-    net = build_model(rewind["model"], **rewind["model_kwargs"])
-    net.load_state_dict(rewind["state_dict"])
-    norm = Normalizer(**rewind["normalization"])
-    torch.manual_seed(seed)
-    result = train(net, data, cfg, seed, norm, masks=mask_ckpt["masks"], start_iteration=int(rewind["iteration"]),
-                   device=resolve_device(device))
+    start = 0
     sp = mask_ckpt["sparsity"]
-    save_checkpoint(out["checkpoint"], {**{k: rewind[k] for k in ("model", "model_kwargs", "normalization", "seed")},
-                                        "state_dict": net.state_dict(), "masks": mask_ckpt["masks"], "sparsity": sp,
-                                        "level": mask_ckpt["level"]})
-    ident = {**ident, "model": rewind["model"], "seed": seed, "level": mask_ckpt["level"],
+    if strategy == "rewind":
+        if rewind_path is None:
+            raise ValueError("retrain strategy rewind needs the rewind checkpoint (--rewind)")
+        rewind = load_checkpoint(rewind_path)
+        net.load_state_dict(rewind["state_dict"])
+        start = int(rewind["iteration"])
+    elif strategy.startswith("finetune_"):
+        net.load_state_dict(mask_ckpt["state_dict"])
+        cfg = finetune_config(train_cfg, finetune or {}, strategy)
+    elif strategy in ("reinit", "random_reinit"):
+        torch.manual_seed(derive_seed(seed, strategy, level))
+        net = build_model(mask_ckpt["model"], **mask_ckpt["model_kwargs"])
+        if strategy == "random_reinit":
+            layers = select_layers(net, mask_ckpt.get("prunable_layers"))
+            masks = random_mask_like(masks, net, layers, derive_seed(seed, "random_mask", level),
+                                     STRUCTURE_DIM.get(mask_ckpt.get("method", "")))
+            sp = sparsity(net, masks, layers).as_dict()
+    else:  # none
+        net.load_state_dict(mask_ckpt["state_dict"])
+    if strategy == "none":
+        attach_masks(net, masks)
+        top1, loss = evaluate(net.to(dev), *data["val"], norm, cfg, dev)
+        detach_masks(net.to("cpu"))
+        metrics = [{"epoch": 0, "split": "val", "top1": top1, "loss": loss}]
+    else:
+        torch.manual_seed(seed)
+        result = train(net, data, cfg, seed, norm, masks=masks, start_iteration=start, device=dev,
+                       evaluate_before=strategy.startswith("finetune_"))
+        metrics = result.metrics
+    save_checkpoint(out["checkpoint"], {**{k: mask_ckpt[k] for k in ("model", "model_kwargs", "normalization", "seed")},
+                                        "state_dict": net.state_dict(), "masks": masks, "sparsity": sp,
+                                        "prunable_layers": mask_ckpt.get("prunable_layers"), "level": level,
+                                        "retrain": strategy})
+    ident = {"model": mask_ckpt["model"], **ident, "seed": seed, "level": level,
              "sparsity": sp["prunable_fraction_removed"]}
-    write_csv(_metrics_frame(result.metrics, ident), out["metrics"])
+    write_csv(_metrics_frame(metrics, ident), out["metrics"])
 
 
 def dissect(activations: str, probe_dir: str, out: str, layers: list[str] | None = None, quantile: float = 0.005,

@@ -1,7 +1,10 @@
 """Training and evaluation with masks enforced, lottery-ticket rewinding, per-epoch metrics.
 
-The learning rate is a function of the global iteration (linear warm-up, then cosine decay to 0), so a
-run rewound to iteration k continues exactly the dense run's schedule and data order from k on.
+The learning rate is a function of the global iteration, so a run rewound to iteration k continues
+exactly the dense run's schedule and data order from k on. Schedules: ``cosine`` (linear warm-up,
+then cosine decay to 0; dense training, rewinding, re-initialisation) and ``exponential``
+(``lr * gamma ** epoch``, i.e. ``torch.optim.lr_scheduler.ExponentialLR`` stepped once per epoch;
+fine-tuning as in von Rad & Seuffert). Optimisers: SGD with momentum, or Adam.
 """
 
 from __future__ import annotations
@@ -29,10 +32,15 @@ class TrainConfig:
     precision: str = "bf16"  # bf16 autocast or fp32
     channels_last: bool = True
     eval_batch_size: int = 500
+    optimizer: str = "sgd"     # sgd | adam
+    schedule: str = "cosine"   # cosine | exponential
+    gamma: float = 0.9         # per-epoch decay of the exponential schedule
 
     def __post_init__(self) -> None:
-        if self.precision not in ("bf16", "fp32"):
-            raise ValueError(f"train.precision must be one of bf16, fp32; got {self.precision!r}")
+        for key, allowed in (("precision", ("bf16", "fp32")), ("optimizer", ("sgd", "adam")),
+                             ("schedule", ("cosine", "exponential"))):
+            if getattr(self, key) not in allowed:
+                raise ValueError(f"train.{key} must be one of {', '.join(allowed)}; got {getattr(self, key)!r}")
 
 
 def resolve_device(device: str) -> torch.device:
@@ -61,7 +69,9 @@ class Normalizer:
         return (x - mean) / std
 
 
-def learning_rate(cfg: TrainConfig, iteration: int, total: int) -> float:
+def learning_rate(cfg: TrainConfig, iteration: int, total: int, steps_per_epoch: int = 1) -> float:
+    if cfg.schedule == "exponential":
+        return cfg.lr * cfg.gamma ** (iteration // steps_per_epoch)
     if iteration < cfg.warmup_iterations:
         return cfg.lr * (iteration + 1) / cfg.warmup_iterations
     progress = (iteration - cfg.warmup_iterations) / max(1, total - cfg.warmup_iterations)
@@ -85,6 +95,15 @@ def evaluate(model: nn.Module, images: torch.Tensor, targets: torch.Tensor, norm
     return correct / len(images), loss_sum / len(images)
 
 
+def _evaluate_splits(model: nn.Module, data: dict[str, tuple[torch.Tensor, torch.Tensor]], cfg: TrainConfig,
+                     norm: Normalizer, device: torch.device, epoch: int, result: "TrainResult") -> None:
+    for split, (xs, ys) in data.items():
+        if split == "train":
+            continue
+        top1, loss_v = evaluate(model, xs, ys, norm, cfg, device)
+        result.metrics.append({"epoch": epoch, "split": split, "top1": top1, "loss": loss_v})
+
+
 @dataclass
 class TrainResult:
     metrics: list[dict[str, Any]] = field(default_factory=list)
@@ -102,6 +121,7 @@ def train(
     capture_iterations: tuple[int, ...] = (),
     device: torch.device | str = "cpu",
     on_epoch: Callable[[int, nn.Module], None] | None = None,
+    evaluate_before: bool = False,
 ) -> TrainResult:
     """Train ``model`` in place on ``data['train']``, evaluating on every split after each epoch.
 
@@ -109,6 +129,8 @@ def train(
     visits the training set in the order of ``randperm`` seeded by (seed, e), whatever the start.
     ``capture_iterations`` lists iterations t whose state (after t steps; 0 = initial) is returned.
     Masks are enforced for the whole run and the model is returned with them made permanent.
+    ``evaluate_before`` adds epoch-0 rows (the held-out splits before any step), e.g. the accuracy
+    of a pruned network before fine-tuning.
     """
     device = torch.device(device)
     model.to(device)
@@ -127,11 +149,14 @@ def train(
     decay, no_decay = [], []
     for name, p in model.named_parameters():
         (no_decay if p.ndim <= 1 else decay).append(p)
-    opt = torch.optim.SGD(
-        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=cfg.lr, momentum=cfg.momentum,
-    )
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    if cfg.optimizer == "adam":
+        opt: torch.optim.Optimizer = torch.optim.Adam(groups, lr=cfg.lr)
+    else:
+        opt = torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum)
     result = TrainResult()
+    if evaluate_before:
+        _evaluate_splits(model, data, cfg, norm, device, 0, result)
     autocast = cfg.precision == "bf16"
     it = start_iteration
 
@@ -152,7 +177,7 @@ def train(
             if cfg.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             for group in opt.param_groups:
-                group["lr"] = learning_rate(cfg, it, total)
+                group["lr"] = learning_rate(cfg, it, total, steps)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
                 out = model(x)
                 loss = F.cross_entropy(out.float(), y)
@@ -166,11 +191,7 @@ def train(
             capture()
         result.metrics.append({"epoch": epoch + 1, "split": "train_running", "top1": correct / seen,
                                "loss": loss_sum / seen})
-        for split, (xs, ys) in data.items():
-            if split == "train":
-                continue
-            top1, loss_v = evaluate(model, xs, ys, norm, cfg, device)
-            result.metrics.append({"epoch": epoch + 1, "split": split, "top1": top1, "loss": loss_v})
+        _evaluate_splits(model, data, cfg, norm, device, epoch + 1, result)
         if on_epoch is not None:
             on_epoch(epoch + 1, model)
     model.to("cpu").to(memory_format=torch.contiguous_format)

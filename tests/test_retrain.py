@@ -1,0 +1,112 @@
+"""Every retraining strategy with every pruning method: masks enforced, weights from the right place."""
+
+import pandas as pd
+import pytest
+import torch
+
+from pruneinterp import stages
+from pruneinterp.io import load_checkpoint
+from pruneinterp.pruning import METHODS, STRUCTURE_DIM
+
+CFG = dict(epochs=2, batch_size=32, lr=0.05, warmup_iterations=0, precision="fp32")
+FINETUNE = {"epochs": 2, "sgd": {"lr": 0.01, "momentum": 0.9, "gamma": 0.9}, "adam": {"lr": 0.001, "gamma": 0.9}}
+IDENT = {"study": "t", "method": "m", "schedule": "oneshot", "retrain": "r"}
+
+
+@pytest.fixture(scope="module")
+def dense(tmp_path_factory):
+    d = tmp_path_factory.mktemp("retrain")
+    stages.make_data(d, 64, 32, 4, 0)
+    out = {k: str(d / "dense" / f"{k}.pt") for k in ("init", "rewind", "checkpoint")}
+    out["metrics"] = str(d / "dense" / "metrics.csv")
+    stages.train_dense(str(d / "train.npz"), str(d / "val.npz"), out, "convnet", {"width": 4}, CFG, 0, 2)
+    return d, out
+
+
+def _retrain(d, out, mask, strategy, tmp_path, cfg=CFG):
+    outs = {"checkpoint": str(tmp_path / f"{strategy}.pt"), "metrics": str(tmp_path / f"{strategy}.csv")}
+    stages.retrain(mask, str(d / "train.npz"), str(d / "val.npz"), outs, strategy, cfg, 0, IDENT,
+                   rewind_path=out["rewind"], finetune=FINETUNE)
+    return load_checkpoint(outs["checkpoint"]), pd.read_csv(outs["metrics"])
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_masked_weights_are_exactly_zero_after_every_strategy(dense, tmp_path, method):
+    d, out = dense
+    mask = str(tmp_path / "mask.pt")
+    stages.prune(out["checkpoint"], mask, method, 0.5, seed=0)
+    for strategy in stages.RETRAIN_STRATEGIES:
+        ckpt, metrics = _retrain(d, out, mask, strategy, tmp_path)
+        state, masks = ckpt["state_dict"], ckpt["masks"]
+        assert masks and set(masks) >= {k for k in load_checkpoint(mask)["masks"] if k.endswith("conv.weight")}
+        for key, m in masks.items():
+            assert (state[key][~m] == 0).all(), (method, strategy, key)
+        if strategy != "none":
+            assert any(not torch.equal(state[k][m], load_checkpoint(mask)["state_dict"][k][m])
+                       for k, m in masks.items() if k.endswith("conv.weight")), (method, strategy)
+        assert metrics["epoch"].max() == (0 if strategy == "none" else CFG["epochs"] if strategy in (
+            "rewind", "reinit", "random_reinit") else FINETUNE["epochs"])
+        assert metrics["sparsity"].iloc[0] == pytest.approx(ckpt["sparsity"]["prunable_fraction_removed"])
+
+
+def test_reinit_and_random_sparse_init_do_not_reuse_trained_weights(dense, tmp_path):
+    """With a learning rate of ~0 the weights after training are the starting weights: they must be
+    fresh — neither the trained weights nor the dense run's initial or rewind weights."""
+    d, out = dense
+    mask = str(tmp_path / "mask.pt")
+    stages.prune(out["checkpoint"], mask, "magnitude_layerwise", 0.6, seed=0)
+    pruned = load_checkpoint(mask)
+    frozen = {**CFG, "lr": 1e-30, "weight_decay": 0.0}
+    sources = {k: load_checkpoint(out[k])["state_dict"] for k in ("init", "rewind", "checkpoint")}
+    for strategy in ("reinit", "random_reinit"):
+        ckpt, _ = _retrain(d, out, mask, strategy, tmp_path, frozen)
+        for key, m in ckpt["masks"].items():
+            w = ckpt["state_dict"][key][m]
+            assert (w != 0).all()
+            for name, src in sources.items():
+                overlap = (ckpt["state_dict"][key] == src[key]) & m
+                assert not overlap.any(), (strategy, name, key)
+        same_mask = all(torch.equal(ckpt["masks"][k], pruned["masks"][k]) for k in pruned["masks"])
+        assert same_mask == (strategy == "reinit")
+        for key, m in pruned["masks"].items():  # same per-layer counts either way
+            assert int(ckpt["masks"][key].sum()) == int(m.sum())
+
+
+def test_finetune_starts_from_the_pruned_network_and_none_evaluates_it(dense, tmp_path):
+    d, out = dense
+    mask = str(tmp_path / "mask.pt")
+    stages.prune(out["checkpoint"], mask, "magnitude_global", 0.7)
+    _, none = _retrain(d, out, mask, "none", tmp_path)
+    assert list(none["split"]) == ["val"] and list(none["epoch"]) == [0]
+    for strategy in ("finetune_sgd", "finetune_adam"):
+        _, ft = _retrain(d, out, mask, strategy, tmp_path)
+        start = ft[(ft["epoch"] == 0) & (ft["split"] == "val")]
+        assert start["top1"].item() == none["top1"].item() and start["loss"].item() == pytest.approx(
+            none["loss"].item(), rel=1e-6)
+        assert sorted(ft.loc[ft["split"] == "val", "epoch"]) == list(range(FINETUNE["epochs"] + 1))
+
+
+def test_rewind_needs_its_checkpoint_and_unknown_strategy_is_named(dense, tmp_path):
+    d, out = dense
+    mask = str(tmp_path / "mask.pt")
+    stages.prune(out["checkpoint"], mask, "magnitude_global", 0.5)
+    outs = {"checkpoint": str(tmp_path / "c.pt"), "metrics": str(tmp_path / "m.csv")}
+    with pytest.raises(ValueError, match="rewind checkpoint"):
+        stages.retrain(mask, str(d / "train.npz"), str(d / "val.npz"), outs, "rewind", CFG, 0, IDENT)
+    with pytest.raises(ValueError, match="allowed: rewind, finetune_sgd"):
+        stages.retrain(mask, str(d / "train.npz"), str(d / "val.npz"), outs, "magic", CFG, 0, IDENT)
+    assert not (tmp_path / "c.pt").exists()
+
+
+def test_oneshot_reaches_target_and_iterative_compounds(dense, tmp_path):
+    _, out = dense
+    stages.prune(out["checkpoint"], str(tmp_path / "a.pt"), "magnitude_global", 0.2)
+    stages.prune(str(tmp_path / "a.pt"), str(tmp_path / "b.pt"), "magnitude_global", 0.2)
+    stages.prune(out["checkpoint"], str(tmp_path / "c.pt"), "magnitude_global", 0.36, level=2)
+    b, c = load_checkpoint(tmp_path / "b.pt"), load_checkpoint(tmp_path / "c.pt")
+    total = b["sparsity"]["prunable_total"]
+    first = round(0.2 * total)
+    assert b["level"] == c["level"] == 2
+    assert total - b["sparsity"]["prunable_remaining"] == first + round(0.2 * (total - first))
+    assert total - c["sparsity"]["prunable_remaining"] == round(0.36 * total)
+    assert STRUCTURE_DIM["connection_l1"] == 1
