@@ -55,22 +55,66 @@ def test_whole_dag_produces_figures_and_tidy_tables(workflow_run):
     wd = workflow_run
     cfg = yaml.safe_load((wd / "config/test.yaml").read_text())
     study = cfg["studies"]["frankle_bau"]
-    for fig in ("fb_fig1", "fb_fig2", "fb_fig3", "fb_fig4"):
-        assert (wd / f"results/figures/{fig}.png").stat().st_size > 1000
+    levels = study["arms"][0]["levels"]
+    for fig in ("fb_fig1", "fb_fig2", "fb_fig3", "fb_fig4", "vrs_fig1", "vrs_fig2", "vrs_fig3", "vrs_fig4",
+                "bl_table1", "bl_table3"):
+        assert (wd / f"results/figures/{fig}.png").stat().st_size > 1000, fig
     acc = pd.read_csv(wd / "results/frankle_bau/tables/accuracy.csv")
     assert list(acc.columns) == ["study", "model", "seed", "method", "schedule", "retrain", "level", "sparsity",
                                  "epoch", "split", "top1", "loss"]
-    assert set(acc["level"]) == set(range(study["levels"] + 1))
+    assert set(acc["level"]) == set(range(levels + 1))
     assert set(acc["seed"]) == set(study["seeds"])
     assert (acc["study"] == "frankle_bau").all()
     sp = acc.drop_duplicates(["seed", "level"]).groupby("level")["sparsity"].first()
     assert sp[0] == 0.0 and sp[1] == pytest.approx(0.2, abs=1e-3) and sp[2] == pytest.approx(0.36, abs=1e-3)
     units = pd.read_csv(wd / "results/frankle_bau/tables/dissection_units.csv")
     assert {"layer", "unit", "label", "category", "iou", "threshold", "interpretable"} <= set(units.columns)
-    assert len(units) == len(study["seeds"]) * (study["levels"] + 1) * 2 * cfg["models"]["convnet-w4"]["kwargs"]["width"]
+    assert len(units) == len(study["seeds"]) * (levels + 1) * 2 * cfg["models"]["convnet-w4"]["kwargs"]["width"]
     per_run = pd.read_csv(wd / "results/dense/convnet-w4/seed0/dissection.csv")
     assert list(per_run.columns) == ["layer", "unit", "label", "category", "iou", "threshold", "interpretable"]
     assert (wd / "logs/dense/convnet-w4/seed0.log").read_text().startswith("rule train_dense")
+
+
+def _final(acc):
+    val = acc[acc["split"] == "val"]
+    keys = ["method", "schedule", "retrain", "seed", "level"]
+    return val[val["epoch"] == val.groupby(keys)["epoch"].transform("max")].set_index(keys)
+
+
+def test_every_arm_and_strategy_is_in_the_tidy_accuracy_table(workflow_run):
+    wd = workflow_run
+    cfg = yaml.safe_load((wd / "config/test.yaml").read_text())
+    for name in ("von_rad_seuffert", "blakeney"):
+        acc = pd.read_csv(wd / f"results/{name}/tables/accuracy.csv")
+        final = _final(acc)
+        for arm in cfg["studies"][name]["arms"]:
+            levels = len(arm["targets"]) if arm["schedule"] == "oneshot" else arm["levels"]
+            for retrain in arm["retrain"]:
+                sub = final.loc[(arm["method"], arm["schedule"], retrain)]
+                assert sorted(sub.index.get_level_values("level")) == list(range(levels + 1)), (name, arm, retrain)
+                if arm["schedule"] == "oneshot" and arm["method"].startswith("magnitude"):  # exact targets
+                    got = sub["sparsity"].to_numpy()[1:]
+                    assert got == pytest.approx(arm["targets"], abs=0.01), (name, arm)
+        # level 0 of every arm is the same dense model
+        assert final.xs(0, level="level")["top1"].nunique() == 1
+    vrs = _final(pd.read_csv(wd / "results/von_rad_seuffert/tables/accuracy.csv"))
+    # one mask per one-shot target, shared by the strategies: identical sparsity for none and fine-tuning
+    for method in ("magnitude_global", "structured_l1", "connection_l1"):
+        a = vrs.loc[(method, "oneshot", "none"), "sparsity"]
+        b = vrs.loc[(method, "oneshot", "finetune_sgd"), "sparsity"]
+        assert a.to_numpy() == pytest.approx(b.to_numpy())
+    # the drawn tables come from the tidy table, not from typed-in numbers
+    bl = pd.read_csv(wd / "results/blakeney/tables/accuracy.csv")
+    t1 = pd.read_csv(wd / "results/figures/bl_table1.csv")
+    ft = _final(bl).loc[("magnitude_layerwise", "oneshot", "reinit", 0, 1), "top1"]
+    row = t1[(t1["retrain"] == "reinit") & (t1["level"] == 1)]
+    assert row["top1_mean"].item() == pytest.approx(100 * ft, abs=1e-3)
+    sp = pd.read_csv(wd / "results/blakeney/tables/sparsity.csv")
+    assert set(sp["scope"]) == {"layer", "prunable", "all"}
+    assert "fc.weight" not in set(sp["name"])  # blakeney keeps the classifier dense
+    one = sp[(sp["retrain"] == "reinit") & (sp["level"] == 2)].set_index("scope")
+    assert one.loc["prunable", "fraction_removed"] == pytest.approx(0.6, abs=0.01)
+    assert one.loc["all", "fraction_removed"] < one.loc["prunable", "fraction_removed"]
 
 
 def test_noop_rerun_schedules_nothing(workflow_run):
@@ -96,6 +140,12 @@ def test_figure_only_parameter_reruns_only_that_figure(workflow_run, tmp_path):
         (lambda c: c["studies"]["frankle_bau"].__setitem__("model", "nope"), "studies.frankle_bau.model",
          "convnet-w4"),
         (lambda c: c["dissect"].__setitem__("layers", ["conv9"]), "dissect.layers", "conv3"),
+        (lambda c: c["studies"]["blakeney"]["arms"][0].pop("targets"), "studies.blakeney.arms[0].targets",
+         "increasing fractions"),
+        (lambda c: c["studies"]["von_rad_seuffert"]["arms"].pop(0), "figures.vrs_fig1",
+         "method magnitude_global, schedule oneshot and retrain none"),
+        (lambda c: c["studies"]["blakeney"]["arms"][0].__setitem__("retrain", ["retune"]), "retune",
+         "finetune_sgd"),
     ],
 )
 def test_invalid_config_fails_before_any_job_naming_the_key(tmp_path, edit, key, allowed):
@@ -108,3 +158,23 @@ def test_invalid_config_fails_before_any_job_naming_the_key(tmp_path, edit, key,
     message = proc.stdout + proc.stderr
     assert key in message and allowed in message, message[-2000:]
     assert not (wd / "results").exists()
+
+
+def test_new_finetuning_lr_reruns_only_the_finetuned_runs(workflow_run):
+    cfg = yaml.safe_load((workflow_run / "config/test.yaml").read_text())
+    cfg.setdefault("finetune", {}).setdefault("sgd", {})["lr"] = 0.02
+    (workflow_run / "config/changed_ft.yaml").write_text(yaml.safe_dump(cfg))
+    proc = subprocess.run(SNAKEMAKE + ["--cores", "2", "-n", "--configfile", "config/changed_ft.yaml"],
+                          cwd=workflow_run, capture_output=True, text=True, check=True)
+    planned = _planned_rules(proc.stdout)
+    expected_retrain, expected_prune = 0, 0
+    for study in cfg["studies"].values():
+        for arm in study["arms"]:
+            if "finetune_sgd" in arm["retrain"]:
+                levels = len(arm["targets"]) if arm["schedule"] == "oneshot" else arm["levels"]
+                expected_retrain += levels * len(study["seeds"])
+                if arm["schedule"] == "iterative":  # level k > 1 prunes the re-fine-tuned level k-1
+                    expected_prune += (levels - 1) * len(study["seeds"])
+    assert planned.get("retrain") == expected_retrain, proc.stdout[-3000:]  # not finetune_adam, reinit, none
+    assert planned.get("prune_iterative", 0) == expected_prune
+    assert not {"train_dense", "prune_oneshot", "generate_data", "extract_activations", "fb_fig1"} & set(planned)

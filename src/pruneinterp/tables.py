@@ -19,15 +19,52 @@ def _read(path: str) -> pd.DataFrame:
         raise InputError(f"{path}: unreadable table ({exc})") from None
 
 
-def accuracy_table(metrics_paths: Sequence[str], ident: dict[str, Any], out: str) -> pd.DataFrame:
-    """Concatenate per-run metrics; level-0 (dense) rows take the study's identity."""
+ARM_COLUMNS = ["method", "schedule", "retrain"]
+
+
+def accuracy_table(metrics_paths: Sequence[str], runs: Sequence[dict[str, Any]], out: str) -> pd.DataFrame:
+    """Concatenate per-run metrics, each run's rows taking its identity ``runs[i]`` (so the shared
+    dense model's metrics become level 0 of every arm of the study)."""
+    if len(metrics_paths) != len(runs):
+        raise ValueError(f"{len(metrics_paths)} metrics files for {len(runs)} runs")
     frames = []
-    for path in metrics_paths:
+    for path, run in zip(metrics_paths, runs):
         df = _read(path)
-        for key, value in ident.items():
+        for key, value in run.items():
             df[key] = value
         frames.append(df)
-    table = pd.concat(frames, ignore_index=True)[METRIC_COLUMNS].sort_values(["seed", "level", "epoch", "split"])
+    table = pd.concat(frames, ignore_index=True)[METRIC_COLUMNS]
+    table = table.sort_values(ARM_COLUMNS + ["seed", "level", "epoch", "split"], kind="stable")
+    write_csv(table, out)
+    return table
+
+
+SPARSITY_COLUMNS = ["study", "model", "seed", "method", "schedule", "retrain", "level", "scope", "name", "total",
+                    "remaining", "fraction_removed"]
+
+
+def sparsity_table(checkpoint_paths: Sequence[str], runs: Sequence[dict[str, Any]], out: str,
+                   include: list[str] | None = None, exclude: list[str] | None = None) -> pd.DataFrame:
+    """Explicit sparsity accounting per run: one row per pruned layer (``scope`` layer), the total over
+    the prunable weights (``prunable``: the conv/linear weights the study may prune, ``include`` /
+    ``exclude``) and over all parameters (``all``: incl. biases and BatchNorm, where masked BatchNorm
+    scale/shift of removed channels count as removed)."""
+    from .io import load_checkpoint
+    from .models import build_model
+    from .pruning import select_layers, sparsity
+
+    rows = []
+    for path, run in zip(checkpoint_paths, runs):
+        ckpt = load_checkpoint(path)
+        net = build_model(ckpt["model"], **ckpt["model_kwargs"])
+        sp = sparsity(net, ckpt.get("masks", {}), select_layers(net, include, exclude))
+        entries = [("layer", name, total, remaining) for name, total, remaining in sp.layers]
+        entries += [("prunable", "prunable weights", sp.prunable_total, sp.prunable_remaining),
+                    ("all", "all parameters", sp.params_total, sp.params_remaining)]
+        for scope, name, total, remaining in entries:
+            rows.append({**run, "scope": scope, "name": name, "total": total, "remaining": remaining,
+                         "fraction_removed": 1.0 - remaining / total})
+    table = pd.DataFrame(rows, columns=SPARSITY_COLUMNS)
     write_csv(table, out)
     return table
 
@@ -37,13 +74,14 @@ def dissection_tables(unit_paths: Sequence[str], runs: Sequence[dict[str, Any]],
     """Stack per-run dissection tables with their run identity, and count per run and layer:
     interpretable units, unique concepts, unique concepts per category (a ``concepts_<category>``
     column for each of ``categories``, the probe's categories, even where the count is always 0)."""
-    sparsity = accuracy.drop_duplicates(["seed", "level"]).set_index(["seed", "level"])["sparsity"]
+    keys = ARM_COLUMNS + ["seed", "level"]
+    sparsity = accuracy.drop_duplicates(keys).set_index(keys)["sparsity"]
     frames = []
     for path, run in zip(unit_paths, runs):
         df = _read(path)
         for key, value in run.items():
             df[key] = value
-        df["sparsity"] = sparsity.loc[(run["seed"], run["level"])]
+        df["sparsity"] = sparsity.loc[tuple(run[k] for k in keys)]
         frames.append(df)
     units = pd.concat(frames, ignore_index=True)
     units = units[RUN_COLUMNS + [c for c in units.columns if c not in RUN_COLUMNS]]

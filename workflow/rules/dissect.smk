@@ -22,21 +22,19 @@ rule dissect:
         "../scripts/dissect.py"
 
 
-rule study_tables:
+rule study_dissection_tables:
     input:
-        metrics=study_metrics,
         dissections=study_dissections,
+        accuracy=f"{RESULTS}/{{study}}/tables/accuracy.csv",
         probe=f"{DATA}/probe",
     output:
-        accuracy=f"{RESULTS}/{{study}}/tables/accuracy.csv",
         units=f"{RESULTS}/{{study}}/tables/dissection_units.csv",
         summary=f"{RESULTS}/{{study}}/tables/dissection_summary.csv",
     params:
         runs=study_runs_params,
-        ident=study_ident_params,
     log:
-        f"logs/{{study}}/tables.log",
+        f"logs/{{study}}/dissection_tables.log",
     conda:
         ENV
     script:
-        "../scripts/study_tables.py"
+        "../scripts/dissection_tables.py"

@@ -1,26 +1,39 @@
-# One rule and one output (per format) per paper figure, so a single figure can be rebuilt alone:
-#   snakemake --cores 2 fb_fig2        (or the file: results/figures/fb_fig2.png)
-# Each figure reads one tidy table (Contract 3) and its own `figures.<name>` config section only.
+# Study tables (Contract 3) and one rule with one output file per format for every paper figure and
+# table, so a single one can be rebuilt alone:
+#   snakemake --cores 2 vrs_fig2        (or the file: results/figures/vrs_fig2.png)
+# Each figure reads its study's tidy tables and its own `figures.<name>` config section only.
 
-FIGURE_TABLES = {
-    "fb_fig1": ("accuracy", f"{RESULTS}/frankle_bau/tables/accuracy.csv"),
-    "fb_fig2": ("summary", f"{RESULTS}/frankle_bau/tables/dissection_summary.csv"),
-    "fb_fig3": ("summary", f"{RESULTS}/frankle_bau/tables/dissection_summary.csv"),
-    "fb_fig4": ("units", f"{RESULTS}/frankle_bau/tables/dissection_units.csv"),
-}
 
-for _fig, (_key, _table) in FIGURE_TABLES.items():
+rule study_tables:
+    input:
+        metrics=study_metrics,
+        checkpoints=study_checkpoints,
+    output:
+        accuracy=f"{RESULTS}/{{study}}/tables/accuracy.csv",
+        sparsity=f"{RESULTS}/{{study}}/tables/sparsity.csv",
+    params:
+        runs=study_runs_params,
+        prune=study_prunable_params,
+    log:
+        f"logs/{{study}}/tables.log",
+    conda:
+        ENV
+    script:
+        "../scripts/study_tables.py"
+
+
+for _fig, _spec in FIGURES.items():
 
     rule:
         name:
             _fig
         input:
-            **{_key: _table},
+            **figure_inputs(_fig),
         output:
             report(
                 figure_files(_fig),
                 caption=f"../report/{_fig}.rst",
-                category="Frankle & Bau 2019",
+                category=_spec["paper"],
             ),
         params:
             name=_fig,

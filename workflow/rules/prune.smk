@@ -1,18 +1,44 @@
-rule prune:
+# prune (level k's mask) and retrain (one strategy per run). Iterative schedules prune level k-1's
+# retrained network; one-shot schedules prune the dense network straight to target k, once for all
+# retraining strategies.
+
+
+rule prune_iterative:
     input:
-        checkpoint=prune_input,
+        checkpoint=prune_iterative_input,
     output:
-        mask=f"{RUN_DIR}/mask.pt",
+        mask=RESULTS + "/{study}/{model}/seed{seed}/{method}/iterative/{retrain}/level{level}/mask.pt",
     params:
-        prune=study_prune_params,
+        prune=prune_iterative_params,
     priority: chain_priority
     resources:
         mem_mb=2000,
         runtime=10,
     log:
-        "logs/{study}/{model}/seed{seed}/{method}/{schedule}/{retrain}/level{level}/prune.log",
+        "logs/{study}/{model}/seed{seed}/{method}/iterative/{retrain}/level{level}/prune.log",
     benchmark:
-        "logs/{study}/{model}/seed{seed}/{method}/{schedule}/{retrain}/level{level}/prune.bench.tsv",
+        "logs/{study}/{model}/seed{seed}/{method}/iterative/{retrain}/level{level}/prune.bench.tsv",
+    conda:
+        ENV
+    script:
+        "../scripts/prune.py"
+
+
+rule prune_oneshot:
+    input:
+        checkpoint=prune_oneshot_input,
+    output:
+        mask=ONESHOT_MASK,
+    params:
+        prune=prune_oneshot_params,
+    priority: chain_priority
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    log:
+        "logs/{study}/{model}/seed{seed}/{method}/oneshot/level{level}/prune.log",
+    benchmark:
+        "logs/{study}/{model}/seed{seed}/{method}/oneshot/level{level}/prune.bench.tsv",
     conda:
         ENV
     script:
@@ -21,15 +47,12 @@ rule prune:
 
 rule retrain:
     input:
-        mask=f"{RUN_DIR}/mask.pt",
-        rewind=rewind_input,
-        train=f"{DATA}/train.npz",
-        val=f"{DATA}/val.npz",
+        unpack(retrain_input),
     output:
         checkpoint=f"{RUN_DIR}/checkpoint.pt",
         metrics=f"{RUN_DIR}/metrics.csv",
     params:
-        train=train_params(),
+        retrain=retrain_params,
         device=config["device"],
     priority: chain_priority
     threads: config["train"]["threads"]
