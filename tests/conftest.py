@@ -23,3 +23,16 @@ def probe_dir(tmp_path_factory, spec):
 def _threads():
     torch.set_num_threads(1)
     np.random.seed(0)
+
+
+def train_tiny_dense(d, n_train, n_val, cfg, rewind_iteration):
+    """Generate a tiny shapes dataset in ``d`` and train a width-4 dense convnet on it; returns the
+    dense stage's output paths (init, rewind, checkpoint, metrics)."""
+    from pruneinterp import stages
+
+    stages.make_data(d, n_train, n_val, 4, 0)
+    out = {k: str(d / "dense" / f"{k}.pt") for k in ("init", "rewind", "checkpoint")}
+    out["metrics"] = str(d / "dense" / "metrics.csv")
+    stages.train_dense(str(d / "train.npz"), str(d / "val.npz"), out, "convnet", {"width": 4}, cfg, 0,
+                       rewind_iteration)
+    return out

@@ -4,6 +4,7 @@ import pandas as pd
 import pytest
 import torch
 
+from conftest import train_tiny_dense
 from pruneinterp import stages
 from pruneinterp.io import load_checkpoint
 from pruneinterp.pruning import METHODS, STRUCTURE_DIM
@@ -16,11 +17,7 @@ IDENT = {"study": "t", "method": "m", "schedule": "oneshot", "retrain": "r"}
 @pytest.fixture(scope="module")
 def dense(tmp_path_factory):
     d = tmp_path_factory.mktemp("retrain")
-    stages.make_data(d, 64, 32, 4, 0)
-    out = {k: str(d / "dense" / f"{k}.pt") for k in ("init", "rewind", "checkpoint")}
-    out["metrics"] = str(d / "dense" / "metrics.csv")
-    stages.train_dense(str(d / "train.npz"), str(d / "val.npz"), out, "convnet", {"width": 4}, CFG, 0, 2)
-    return d, out
+    return d, train_tiny_dense(d, 64, 32, CFG, 2)
 
 
 def _retrain(d, out, mask, strategy, tmp_path, cfg=CFG):

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import train_tiny_dense
 from pruneinterp import stages
 from pruneinterp.io import load_checkpoint
 from pruneinterp.models import build_model
@@ -13,11 +14,7 @@ CFG = dict(epochs=2, batch_size=32, lr=0.05, warmup_iterations=0, precision="fp3
 @pytest.fixture(scope="module")
 def dense(tmp_path_factory):
     d = tmp_path_factory.mktemp("train")
-    stages.make_data(d, 128, 64, 8, 0)
-    out = {k: str(d / "dense" / f"{k}.pt") for k in ("init", "rewind", "checkpoint")}
-    out["metrics"] = str(d / "dense" / "metrics.csv")
-    stages.train_dense(str(d / "train.npz"), str(d / "val.npz"), out, "convnet", {"width": 4}, CFG, 0, 3)
-    return d, out
+    return d, train_tiny_dense(d, 128, 64, CFG, 3)
 
 
 def test_dense_training_is_reproducible(dense, tmp_path):
