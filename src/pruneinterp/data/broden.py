@@ -104,8 +104,10 @@ class Label:
 class Probe:
     """Read-only view of a Broden-format probe directory."""
 
-    def __init__(self, root: str | os.PathLike[str]) -> None:
+    def __init__(self, root: str | os.PathLike[str], cache_labels: bool = False) -> None:
+        """``cache_labels`` keeps every decoded segmentation in memory (repeated passes, benchmarks)."""
         self.root = Path(root)
+        self._label_cache: dict[int, tuple[np.ndarray, ...]] | None = {} if cache_labels else None
         for required in ("index.csv", "label.csv", "category.csv"):
             if not (self.root / required).is_file():
                 raise InputError(f"{self.root}: not a Broden-format probe directory (missing {required})")
@@ -134,7 +136,11 @@ class Probe:
             [self.categories.index(lab.category) if lab.category in self.categories else -1 for lab in self.labels]
         )
         for col in ("ih", "iw", "sh", "sw"):
-            self.index[col] = self.index[col].astype(int)
+            try:
+                self.index[col] = self.index[col].astype(int)
+            except ValueError:
+                raise InputError(f"{self.root / 'index.csv'}: column {col} must hold integers") from None
+        self._sh, self._sw = self.index["sh"].to_numpy(np.int64), self.index["sw"].to_numpy(np.int64)
         self.targets: np.ndarray | None = None
         if (self.root / "targets.csv").is_file():
             t = pd.read_csv(self.root / "targets.csv")
@@ -153,36 +159,90 @@ class Probe:
     def images(self, indices: np.ndarray | list[int]) -> np.ndarray:
         return np.stack([self.image(int(i)) for i in indices])
 
+    def _image_labels(self, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Labels of image ``i``: pixel entries (flat position, label column) without duplicates,
+        image-level label columns, and the (n_categories,) "category annotated" flags."""
+        if self._label_cache is not None and i in self._label_cache:
+            return self._label_cache[i]
+        sh, sw = int(self.index.at[i, "sh"]), int(self.index.at[i, "sw"])
+        pos_parts, col_parts, image_cols = [], [], []
+        annotated = np.zeros(len(self.categories), dtype=bool)
+        for c, cat in enumerate(self.categories):
+            cell = self.index.at[i, cat]
+            if not cell:
+                continue
+            annotated[c] = True
+            for item in cell.split(";"):
+                if item.isdigit():
+                    col = self.column_of[int(item)] if int(item) <= self.max_label else -1
+                    if col >= 0:
+                        image_cols.append(col)
+                    continue
+                path = self.root / "images" / item
+                try:
+                    seg = decode_seg(np.asarray(Image.open(path).convert("RGB"))).ravel()
+                except Exception as exc:
+                    raise InputError(f"{path}: unreadable segmentation ({exc})") from None
+                if seg.size != sh * sw:
+                    raise InputError(f"{path}: segmentation is not {sh}x{sw} as index.csv says")
+                nz = np.flatnonzero((seg > 0) & (seg <= self.max_label))
+                cols = self.column_of[seg[nz]]
+                ok = cols >= 0
+                pos_parts.append(nz[ok])
+                col_parts.append(cols[ok])
+        pos = np.concatenate(pos_parts) if pos_parts else np.zeros(0, np.int64)
+        col = np.concatenate(col_parts) if col_parts else np.zeros(0, np.int64)
+        if len(pos_parts) > 1:  # several PNGs (e.g. Broden's part layers): count a (pixel, label) once
+            key = np.unique(col.astype(np.int64) * (sh * sw) + pos)
+            col, pos = key // (sh * sw), key % (sh * sw)
+        out = (pos.astype(np.int64), col.astype(np.int64), np.unique(np.asarray(image_cols, np.int64)), annotated)
+        if self._label_cache is not None:
+            self._label_cache[i] = out
+        return out
+
+    def _one_size(self, indices: np.ndarray | list[int]) -> tuple[int, int]:
+        idx = np.asarray(indices, dtype=np.int64)
+        sh, sw = self._sh[idx], self._sw[idx]
+        if len(idx) == 0 or (sh != sh[0]).any() or (sw != sw[0]).any():
+            raise ValueError("labels are read for images of one segmentation size at a time")
+        return int(sh[0]), int(sw[0])
+
+    def label_entries(self, indices: np.ndarray | list[int]) -> "LabelEntries":
+        """Sparse labels of images of one segmentation size (row r = ``indices[r]``)."""
+        sh, sw = self._one_size(indices)
+        per_image = [self._image_labels(int(i)) for i in indices]
+        rows = np.arange(len(per_image))
+        empty = np.zeros(0, np.int64)
+        pix_pos = np.concatenate([e[0] for e in per_image]) if per_image else empty
+        pix_col = np.concatenate([e[1] for e in per_image]) if per_image else empty
+        img_col = np.concatenate([e[2] for e in per_image]) if per_image else empty
+        pix_img = np.repeat(rows, [len(e[0]) for e in per_image])
+        img_img = np.repeat(rows, [len(e[2]) for e in per_image])
+        annotated = (np.stack([e[3] for e in per_image]) if per_image
+                     else np.zeros((0, len(self.categories)), dtype=bool))
+        return LabelEntries(sh * sw, pix_img, pix_pos, pix_col, img_img, img_col, annotated)
+
     def label_masks(self, indices: np.ndarray | list[int]) -> tuple[np.ndarray, np.ndarray]:
         """For images of one segmentation size: (n, sh*sw, L) bool pixel masks per label (image-level
-        labels cover the whole image) and (n, n_categories) bool "category annotated"."""
-        sizes = {(self.index.at[int(i), "sh"], self.index.at[int(i), "sw"]) for i in indices}
-        if len(sizes) != 1:
-            raise ValueError("label_masks needs images of one segmentation size")
-        sh, sw = sizes.pop()
-        masks = np.zeros((len(indices), sh * sw, len(self.labels)), dtype=bool)
-        annotated = np.zeros((len(indices), len(self.categories)), dtype=bool)
-        for row, i in enumerate(indices):
-            for c, cat in enumerate(self.categories):
-                cell = self.index.at[int(i), cat]
-                if not cell:
-                    continue
-                annotated[row, c] = True
-                for item in cell.split(";"):
-                    if item.isdigit():
-                        col = self.column_of[int(item)] if int(item) <= self.max_label else -1
-                        if col >= 0:
-                            masks[row, :, col] = True
-                        continue
-                    path = self.root / "images" / item
-                    try:
-                        seg = decode_seg(np.asarray(Image.open(path).convert("RGB"))).ravel()
-                    except Exception as exc:
-                        raise InputError(f"{path}: unreadable segmentation ({exc})") from None
-                    if seg.size != sh * sw:
-                        raise InputError(f"{path}: segmentation is not {sh}x{sw} as index.csv says")
-                    nz = (seg > 0) & (seg <= self.max_label)
-                    cols = self.column_of[seg[nz]]
-                    ok = cols >= 0
-                    masks[row, np.flatnonzero(nz)[ok], cols[ok]] = True
-        return masks, annotated
+        labels cover the whole image) and (n, n_categories) bool "category annotated". Dense: for
+        small probes and tests; dissection uses :meth:`label_entries`."""
+        e = self.label_entries(indices)
+        masks = np.zeros((len(indices), e.pixels, len(self.labels)), dtype=bool)
+        masks[e.pix_img, e.pix_pos, e.pix_col] = True
+        masks[e.img_img, :, e.img_col] = True
+        return masks, e.annotated
+
+
+@dataclass
+class LabelEntries:
+    """Sparse labels of a batch of images with ``pixels`` segmentation pixels each: pixel-level entries
+    (image row, flat pixel, label column), image-level entries (image row, label column), and the
+    (n, n_categories) "category annotated" flags."""
+
+    pixels: int
+    pix_img: np.ndarray
+    pix_pos: np.ndarray
+    pix_col: np.ndarray
+    img_img: np.ndarray
+    img_col: np.ndarray
+    annotated: np.ndarray
