@@ -84,3 +84,32 @@ def test_cli_chain_make_probe_train_extract_dissect(tmp_path):
     units = pd.read_csv(tmp_path / "units.csv")
     assert len(units) == 8 and (units["layer"] == "conv4").all()
     assert (units["interpretable"] == (units["iou"] > 0.05)).all()
+
+
+def test_dissect_writes_iou_matrix_and_bootstrap_and_ground_truth_cli(tmp_path, probe_dir):
+    from pruneinterp.dissection import read_iou_file
+
+    acts = np.maximum(np.random.default_rng(0).standard_normal((40, 3, 8, 8), dtype=np.float32), 0)
+    path = tmp_path / "a.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("image_index", data=np.arange(40))
+        f.create_dataset("layers/conv4", data=acts)
+        f.create_dataset("layers/fc", data=acts[:, :, 0, 0])
+    out, iou, boot = tmp_path / "u.csv", tmp_path / "iou.h5", tmp_path / "boot.csv"
+    assert main(["dissect", "--activations", str(path), "--probe", str(probe_dir), "--out", str(out), "--layer",
+                 "conv4", "--iou-out", str(iou), "--bootstrap-out", str(boot), "--bootstrap-replicates", "7",
+                 "--budget", "2048"]) == 0
+    units = pd.read_csv(out)
+    matrix = read_iou_file(iou)["conv4"]
+    assert matrix.shape == (3, 34)
+    np.testing.assert_allclose(units["iou"], matrix.max(1), atol=1e-6)
+    b = pd.read_csv(boot)
+    assert len(b) == 7 and set(b["layer"]) == {"conv4"}
+    # a linear layer cannot be dissected: one-line error naming the layer, no output
+    assert main(["dissect", "--activations", str(path), "--probe", str(probe_dir), "--out",
+                 str(tmp_path / "fc.csv"), "--layer", "fc"]) == 2
+    assert not (tmp_path / "fc.csv").exists()
+    gt = tmp_path / "gt.csv"
+    assert main(["ground-truth", "--probe", str(probe_dir), "--out", str(gt), "--label", "circle",
+                 "--noise-units", "1"]) == 0
+    assert list(pd.read_csv(gt)["planted"]) == ["circle", "noise"]

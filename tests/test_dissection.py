@@ -1,4 +1,5 @@
 import numpy as np
+import torch
 import pandas as pd
 import pytest
 from PIL import Image
@@ -96,3 +97,143 @@ def test_thresholds_are_exact_quantiles():
     t = unit_thresholds(acts, 0.005)
     for u in range(3):
         assert t[u] == pytest.approx(np.quantile(acts[:, u].ravel(), 0.995))
+
+
+# ---- exact Broden layout, reference agreement, memory budget, bootstrap, outputs -----------------
+
+from broden_fixture import EXPECTED_IOU, LABELS, write_broden_fixture  # noqa: E402
+
+from pruneinterp.dissection import (Bootstrap, read_iou_file, reference_dissect_layer,  # noqa: E402
+                                    write_iou_file)
+
+
+def test_broden_layout_hand_computed_iou_multi_part_and_image_level(tmp_path):
+    acts = write_broden_fixture(tmp_path)
+    probe = Probe(tmp_path)
+    assert probe.categories == ["color", "object", "part", "material", "scene", "texture"]
+    cat_of = {lab.name: lab.category for lab in probe.labels}
+    assert cat_of["wall"] == "object"  # "object(1);part(0)": the primary category is the first
+    assert [lab.name for lab in probe.labels] == LABELS
+    d = dissect_layer(acts, probe, np.arange(3), thresholds=np.array([0.5]))
+    ref = reference_dissect_layer(acts, probe, np.arange(3), thresholds=np.array([0.5]))
+    for j, name in enumerate(d.labels):
+        assert d.iou[0, j] == pytest.approx(EXPECTED_IOU[name], abs=1e-12), name
+        assert ref[0, j] == pytest.approx(EXPECTED_IOU[name], abs=1e-12), name
+    table = d.table("layer4", 0.04)
+    assert table.loc[0, "label"] == "red-c" and table.loc[0, "category"] == "color"
+
+
+def test_broden_images_and_label_masks(tmp_path):
+    write_broden_fixture(tmp_path)
+    probe = Probe(tmp_path)
+    assert probe.image(2).shape == (6, 6, 3)
+    masks, annotated = probe.label_masks([0, 1])
+    door, handle = LABELS.index("door"), LABELS.index("handle")
+    assert masks[0, :, door].sum() == 2 and masks[0, :, handle].sum() == 1  # two part layers merged
+    assert masks[1, :, LABELS.index("striped")].all()  # image-level texture covers the image
+    assert annotated[1].tolist() == [False, True, False, False, False, True]
+    with pytest.raises(ValueError, match="one segmentation size"):
+        probe.label_masks([0, 2])
+
+
+def _random_layer(n, units, hw, seed=0):
+    return np.maximum(np.random.default_rng(seed).standard_normal((n, units, hw, hw), dtype=np.float32), 0)
+
+
+def test_fast_dissection_equals_the_per_image_per_unit_reference(probe_dir):
+    probe = Probe(probe_dir)
+    n = len(probe)
+    acts = _random_layer(n, 6, 8)  # 8x8 maps upsampled to the 16x16 segmentations
+    d = dissect_layer(acts, probe, np.arange(n))
+    ref = reference_dissect_layer(acts, probe, np.arange(n))
+    assert np.abs(d.iou - ref).max() <= 1e-6
+    assert d.iou.max() > 0
+
+
+def test_memory_budget_changes_chunking_not_results(probe_dir, tmp_path):
+    import h5py
+
+    probe = Probe(probe_dir)
+    n = len(probe)
+    acts = _random_layer(n, 5, 8, seed=1)
+    path = tmp_path / "a.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("x", data=acts, chunks=(7, 5, 8, 8))
+    full = dissect_layer(acts, probe, np.arange(n))
+    with h5py.File(path, "r") as f:  # 1 unit per quantile group, 1 image per IoU chunk, read from HDF5
+        small = dissect_layer(f["x"], probe, np.arange(n), budget=1024)
+    np.testing.assert_array_equal(full.thresholds, small.thresholds)
+    np.testing.assert_allclose(full.iou, small.iou, atol=1e-12)
+    expected = np.quantile(acts.transpose(1, 0, 2, 3).reshape(5, -1).astype(np.float64), 0.995, axis=1)
+    np.testing.assert_allclose(small.thresholds, expected, rtol=1e-6)
+
+
+def test_bootstrap_is_seeded_and_brackets_the_estimate(probe_dir):
+    probe = Probe(probe_dir)
+    n = len(probe)
+    masks, _ = probe.label_masks(np.arange(n))
+    names = [lab.name for lab in probe.labels]
+    common = int(masks.any(1).sum(0).argmax())  # the label present in most images
+    rng = np.random.default_rng(0)
+    acts = 0.01 * rng.random((n, 4, 16, 16)).astype(np.float32)
+    acts[:, 0] += masks[:, :, common].reshape(n, 16, 16)
+    acts[:, 1] += masks[:, :, names.index("circle")].reshape(n, 16, 16)
+    boot = Bootstrap(replicates=50, blocks=n, seed=3)
+    q = masks[:, :, common].mean() * 0.999  # the top pixels of unit 0 are exactly the label's pixels
+    a = dissect_layer(acts, probe, np.arange(n), quantile=q, bootstrap=boot)
+    b = dissect_layer(acts, probe, np.arange(n), quantile=q, bootstrap=boot)
+    c = dissect_layer(acts, probe, np.arange(n), quantile=q, bootstrap=Bootstrap(50, n, 4))
+    np.testing.assert_array_equal(a.boot_iou, b.boot_iou)
+    assert not np.array_equal(a.boot_iou, c.boot_iou)
+    assert a.boot_iou.shape == (50, 4)
+    # the exact detector keeps its label and IoU ~1 in every replicate; a partial one scatters
+    # around its full-probe IoU
+    assert (a.boot_label[:, 0] == common).all() and a.boot_iou[:, 0].min() > 0.95
+    lo, hi = np.quantile(a.boot_iou[:, 1], [0.025, 0.975])
+    assert lo < a.iou[1].max() < hi
+    t = a.bootstrap_table("x", 0.04)
+    assert list(t.columns) == ["layer", "replicate", "interpretable_units", "unique_concepts"] and len(t) == 50
+
+
+def test_iou_file_roundtrip(tmp_path, probe_dir):
+    probe = Probe(probe_dir)
+    acts = _random_layer(len(probe), 3, 8)
+    d = dissect_layer(acts, probe, np.arange(len(probe)))
+    write_iou_file(tmp_path / "iou.h5", {"conv4": d}, {"quantile": 0.005})
+    back = read_iou_file(tmp_path / "iou.h5")
+    np.testing.assert_allclose(back["conv4"], d.iou, atol=1e-7)
+    assert list(back["labels"]) == d.labels
+
+
+def test_planted_units_are_recovered_and_noise_is_not(tmp_path, spec):
+    from pruneinterp.data.broden import write_shapes_probe
+    from pruneinterp.stages import ground_truth
+
+    probe_dir = tmp_path / "probe"  # enough images that every planted label occurs on several objects
+    write_shapes_probe(probe_dir, 200, 1, spec)
+
+    df = ground_truth(str(probe_dir), str(tmp_path / "gt.csv"), ["red", "circle", "striped"], noise_units=2,
+                      quantile=0.005, iou_threshold=0.04, activations_out=str(tmp_path / "gt.h5"))
+    assert df["recovered"].all(), df
+    assert list(df["label"][:3]) == ["red", "circle", "striped"]
+    assert (df["iou"][:3] > 0.04).all() and not df["interpretable"][3:].any()
+    assert (df["iou"][3:] < 0.01).all()
+    assert pd.read_csv(tmp_path / "gt.csv")["recovered"].all()
+    with pytest.raises(ValueError, match="allowed"):
+        ground_truth(str(probe_dir), str(tmp_path / "x.csv"), ["no-such-label"])
+
+
+def test_dead_unit_is_never_interpretable_despite_interpolation_round_off(probe_dir):
+    """A constant unit (every activation = T) must have an empty mask. Plain bilinear upsampling of a
+    constant in float32 is not always that constant (0.75 c + 0.25 c != c), which made dead units of
+    heavily pruned networks "detect" image-level scenes."""
+    probe = Probe(probe_dir)
+    n = len(probe)
+    acts = np.full((n, 2, 8, 8), 0.0037389605, np.float32)  # a dead conv4 unit of a pruned net
+    up = torch.nn.functional.interpolate(torch.from_numpy(acts[:, :1]), size=(16, 16), mode="bilinear")
+    assert (up > torch.tensor(acts[0, 0, 0, 0])).any()  # the round-off the implementation must ignore
+    d = dissect_layer(acts, probe, np.arange(n))
+    ref = reference_dissect_layer(acts, probe, np.arange(n))
+    assert d.iou.max() == 0 and ref.max() == 0
+    table = d.table("conv4", 0.04)
+    assert (table["label"] == "-").all() and not table["interpretable"].any()

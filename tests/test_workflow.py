@@ -73,6 +73,20 @@ def test_whole_dag_produces_figures_and_tidy_tables(workflow_run):
     per_run = pd.read_csv(wd / "results/dense/convnet-w4/seed0/dissection.csv")
     assert list(per_run.columns) == ["layer", "unit", "label", "category", "iou", "threshold", "interpretable"]
     assert (wd / "logs/dense/convnet-w4/seed0.log").read_text().startswith("rule train_dense")
+    # full IoU matrices, bootstrap intervals, the random-init baseline and the planted-unit validation
+    from pruneinterp.dissection import read_iou_file
+
+    iou = read_iou_file(wd / "results/dense/convnet-w4/seed0/dissection_iou.h5")
+    assert iou["conv4"].shape[0] == cfg["models"]["convnet-w4"]["kwargs"]["width"] * 2
+    assert iou["conv4"].max(1) == pytest.approx(per_run[per_run["layer"] == "conv4"]["iou"].to_numpy(), abs=1e-6)
+    summary = pd.read_csv(wd / "results/frankle_bau/tables/dissection_summary.csv")
+    assert {"interpretable_units_lo", "interpretable_units_hi"} <= set(summary.columns)
+    assert (summary["interpretable_units_lo"] <= summary["interpretable_units_hi"]).all()
+    base = pd.read_csv(wd / "results/frankle_bau/tables/dissection_baseline.csv")
+    assert sorted(base["seed"]) == sorted(study["seeds"]) and set(base["network"]) == {"random_init"}
+    gt = pd.read_csv(wd / "results/validation/ground_truth.csv")
+    assert list(gt.columns) == ["unit", "planted", "label", "iou", "iou_bound", "interpretable", "recovered"]
+    assert not gt[gt["planted"] == "noise"]["interpretable"].any()
 
 
 def _final(acc):
@@ -178,3 +192,38 @@ def test_new_finetuning_lr_reruns_only_the_finetuned_runs(workflow_run):
     assert planned.get("retrain") == expected_retrain, proc.stdout[-3000:]  # not finetune_adam, reinit, none
     assert planned.get("prune_iterative", 0) == expected_prune
     assert not {"train_dense", "prune_oneshot", "generate_data", "extract_activations", "fb_fig1"} & set(planned)
+
+
+def test_paper_config_dry_run_builds_the_full_dag_on_disk_data(tmp_path):
+    """config/paper/frankle-bau.yaml with ImageNet and Broden replaced by small fixtures in the same
+    layouts: the dry run plans every job of the paper-scale study."""
+    from PIL import Image
+
+    from broden_fixture import write_broden_fixture
+
+    (tmp_path / "wf").mkdir()
+    wd = _copy_workflow(tmp_path / "wf")
+    for split in ("train", "val"):
+        for cls in ("n01440764", "n01443537"):
+            d = tmp_path / "imagenet" / split / cls
+            d.mkdir(parents=True)
+            Image.new("RGB", (40, 30), (200, 10, 10)).save(d / "a.JPEG")
+    write_broden_fixture(tmp_path / "broden")
+    paths = {"data": {"train_dir": str(tmp_path / "imagenet/train"), "val_dir": str(tmp_path / "imagenet/val"),
+                      "probe_dir": str(tmp_path / "broden")}}
+    (wd / "paths.yaml").write_text(yaml.safe_dump(paths))
+    proc = subprocess.run(SNAKEMAKE + ["--cores", "2", "-n", "--configfile", "config/paper/frankle-bau.yaml",
+                                       "paths.yaml"], cwd=wd, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    planned = _planned_rules(proc.stdout)
+    paper = yaml.safe_load((REPO / "config/paper/frankle-bau.yaml").read_text())["studies"]["frankle_bau"]
+    seeds, levels = len(paper["seeds"]), paper["arms"][0]["levels"]
+    assert planned["index_data"] == 1 and "generate_data" not in planned
+    assert planned["train_dense"] == seeds
+    assert planned["prune_iterative"] == planned["retrain"] == seeds * levels
+    # every level incl. the dense model, plus each seed's random initialisation
+    assert planned["extract_activations"] == planned["dissect"] == seeds * (levels + 1) + seeds
+    for rule in ("fb_fig1", "fb_fig2", "fb_fig3", "fb_fig4", "study_dissection_baseline"):
+        assert planned[rule] == 1, rule
+    assert not {"vrs_fig1", "bl_table1", "ground_truth"} & set(planned)
+    assert "resnet50" in proc.stdout and "results/data/imagenet/train.csv" in proc.stdout

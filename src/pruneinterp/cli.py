@@ -101,9 +101,29 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--probe", required=True)
     s.add_argument("--out", required=True)
     s.add_argument("--layer", action="append", default=None)
+    s.add_argument("--quantile", type=_fraction, default=0.005,
+                   help="top fraction of each unit's activations that forms its mask (T_k = 1 - quantile quantile)")
+    s.add_argument("--iou-threshold", type=float, default=0.04)
+    s.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    s.add_argument("--iou-out", default=None, help="also write the full IoU matrices (units x labels) to this HDF5")
+    s.add_argument("--bootstrap-out", default=None,
+                   help="also write per-replicate counts of a bootstrap over probe images to this CSV")
+    s.add_argument("--bootstrap-replicates", type=int, default=200)
+    s.add_argument("--bootstrap-blocks", type=int, default=1000, help="images are resampled in this many blocks")
+    s.add_argument("--bootstrap-seed", type=int, default=0)
+    s.add_argument("--budget", type=int, default=None,
+                   help="activation values held at once per buffer (bounds memory; default 4194304)")
+
+    s = sub.add_parser("ground-truth", help="validate dissection on planted units (exact concept detectors + noise)")
+    s.add_argument("--probe", required=True)
+    s.add_argument("--out", required=True, help="CSV: planted vs found label per unit")
+    s.add_argument("--label", action="append", required=True, help="probe label to plant a detector of; repeat")
+    s.add_argument("--noise-units", type=int, default=2)
     s.add_argument("--quantile", type=_fraction, default=0.005)
     s.add_argument("--iou-threshold", type=float, default=0.04)
-    s.add_argument("--device", default="cpu")
+    s.add_argument("--downsample", type=int, default=2)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--activations-out", default=None, help="also write the planted layer (Contract 2 HDF5)")
     return p
 
 
@@ -132,8 +152,13 @@ def run(args: argparse.Namespace) -> None:
 
         extract(args.checkpoint, args.probe, args.out, args.layer, device=args.device)
     elif args.stage == "dissect":
+        boot = ({"replicates": args.bootstrap_replicates, "blocks": args.bootstrap_blocks, "seed": args.bootstrap_seed}
+                if args.bootstrap_out else None)
         stages.dissect(args.activations, args.probe, args.out, args.layer, args.quantile, args.iou_threshold,
-                       args.device)
+                       args.device, args.iou_out, args.bootstrap_out, boot, args.budget)
+    elif args.stage == "ground-truth":
+        stages.ground_truth(args.probe, args.out, args.label, args.noise_units, args.quantile, args.iou_threshold,
+                            args.seed, args.downsample, args.activations_out)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

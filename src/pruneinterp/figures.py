@@ -69,17 +69,47 @@ def fb_fig1(acc: pd.DataFrame, outputs: Sequence[str], title: str, dpi: int, **_
     _save(fig, outputs, dpi)
 
 
-def fb_fig2(summary: pd.DataFrame, outputs: Sequence[str], title: str, dpi: int, **_: Any) -> None:
-    df = _remaining(summary.groupby(["seed", "level", "sparsity"], as_index=False)[
-        ["interpretable_units", "unique_concepts"]].sum())
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), gridspec_kw={"wspace": 0.25})
-    for ax, col, label in zip(axes, ["interpretable_units", "unique_concepts"],
-                              ["interpretable units", "unique concepts"]):
-        sns.lineplot(df, x="remaining", y=col, hue="seed", marker="o", palette="tab10", ax=ax)
+COUNTS = {"interpretable_units": "interpretable units", "unique_concepts": "unique concepts"}
+
+
+def fb_fig2(summary: pd.DataFrame, outputs: Sequence[str], title: str, dpi: int,
+            bootstrap: pd.DataFrame | None = None, baseline: pd.DataFrame | None = None, **_: Any) -> None:
+    """Counts per seed (colour; error bars: 95% bootstrap interval over probe images), their mean
+    over seeds (black; band: ± 1 sd over seeds) and the randomly initialised networks (grey dashed:
+    mean over seeds). Counts are summed over the dissected layers (per bootstrap replicate too)."""
+    keys = ["seed", "level", "sparsity"]
+    df = _remaining(summary.groupby(keys, as_index=False)[list(COUNTS)].sum())
+    if bootstrap is not None and not bootstrap.empty:
+        reps = bootstrap.groupby(keys + ["replicate"], as_index=False)[list(COUNTS)].sum()
+        ci = reps.groupby(keys)[list(COUNTS)].quantile([0.025, 0.975]).unstack()
+        ci.columns = [f"{c}_{'lo' if q < 0.5 else 'hi'}" for c, q in ci.columns]
+        df = df.merge(ci.reset_index(), on=keys, how="left")
+    seeds = sorted(df["seed"].unique())
+    colors = dict(zip(seeds, sns.color_palette("tab10", len(seeds))))
+    fig, axes = plt.subplots(1, 2, figsize=(10.5, 3.8), gridspec_kw={"wspace": 0.25})
+    for ax, (col, label) in zip(axes, COUNTS.items()):
+        for seed in seeds:
+            sub = df[df["seed"] == seed].sort_values("remaining")
+            yerr = None
+            if f"{col}_lo" in sub:
+                yerr = [(sub[col] - sub[f"{col}_lo"]).clip(lower=0), (sub[f"{col}_hi"] - sub[col]).clip(lower=0)]
+            ax.errorbar(sub["remaining"], sub[col], yerr=yerr, color=colors[seed], marker="o", ms=3, lw=0.8,
+                        alpha=0.6, capsize=2, label=f"seed {seed}")
+        if len(seeds) > 1:
+            stats = df.groupby("remaining")[col].agg(["mean", "std"]).reset_index()
+            ax.plot(stats["remaining"], stats["mean"], color="black", lw=2, label="mean over seeds")
+            ax.fill_between(stats["remaining"], stats["mean"] - stats["std"], stats["mean"] + stats["std"],
+                            color="black", alpha=0.12, lw=0, label="± 1 sd over seeds")
+        if baseline is not None and not baseline.empty:
+            base = baseline.groupby("seed")[col].sum()
+            ax.axhline(base.mean(), color="gray", ls="--", lw=1.2,
+                       label=f"random init (mean of {len(base)} seed{'s' if len(base) > 1 else ''})")
         ax.set_ylabel(label)
+        ax.set_ylim(bottom=-0.03 * ax.get_ylim()[1])  # a baseline at 0 stays visible
         _xaxis(ax)
+    axes[0].legend(fontsize="x-small", loc="best")
     layers = ", ".join(sorted(summary["layer"].unique()))
-    fig.suptitle(f"{title} (layers: {layers})")
+    fig.suptitle(f"{title} (layers: {layers}; error bars: 95% bootstrap over probe images)", fontsize="medium")
     _save(fig, outputs, dpi)
 
 
@@ -302,17 +332,19 @@ def bl_table3(acc: pd.DataFrame, outputs: Sequence[str], title: str, dpi: int, m
                                                      f"mean{' ± sd' if n > 1 else ''} over {n} seed(s)", dpi)
 
 
-FIGURES = {"fb_fig1": (fb_fig1, "accuracy"), "fb_fig2": (fb_fig2, "summary"), "fb_fig3": (fb_fig3, "summary"),
+FIGURES = {"fb_fig1": (fb_fig1, "accuracy"), "fb_fig2": (fb_fig2, "summary", "bootstrap", "baseline"), "fb_fig3": (fb_fig3, "summary"),
            "fb_fig4": (fb_fig4, "units"), "vrs_fig1": (vrs_fig1, "accuracy"), "vrs_fig2": (vrs_fig2, "accuracy"),
            "vrs_fig3": (vrs_fig3, "accuracy"), "vrs_fig4": (vrs_fig4, "accuracy"),
            "bl_table1": (bl_table1, "accuracy"), "bl_table3": (bl_table3, "accuracy")}
 
 
 def draw(name: str, tables: dict[str, str | os.PathLike[str]], outputs: Sequence[str], **params: Any) -> None:
-    """Draw figure or table ``name`` from its table file (keys: accuracy, summary, units)."""
+    """Draw figure or table ``name`` from its table files (keys: accuracy, summary, units; fb_fig2 also
+    takes bootstrap and baseline when given)."""
     if name not in FIGURES:
         raise ValueError(f"unknown figure {name!r}; allowed: {', '.join(FIGURES)}")
-    fn, key = FIGURES[name]
+    fn, key, *optional = FIGURES[name]
     if key not in tables:
         raise ValueError(f"{name} needs the {key} table; given: {', '.join(tables)}")
-    fn(pd.read_csv(tables[key]), list(outputs), **params)
+    extra = {k: pd.read_csv(tables[k]) for k in optional if k in tables}
+    fn(pd.read_csv(tables[key]), list(outputs), **extra, **params)

@@ -43,8 +43,14 @@ def make_probe(out_dir: str | os.PathLike[str], n: int, seed: int, spec: dict[st
     write_shapes_probe(out_dir, n, seed, shapes.ShapesSpec(**(spec or {})))
 
 
-def load_split(path: str | os.PathLike[str]) -> tuple[torch.Tensor, torch.Tensor]:
+def load_split(path: str | os.PathLike[str]) -> tuple[Any, torch.Tensor]:
+    """(images, targets) of a split: a generated ``.npz`` (images in memory, (N, H, W, C) uint8) or
+    an ImageFolder index ``.csv`` (images read lazily, indexable the same way)."""
     path = Path(path)
+    if path.suffix == ".csv":
+        from .data.imagefolder import load_index
+
+        return load_index(path)
     if not path.is_file():
         raise InputError(f"{path}: dataset split not found")
     try:
@@ -76,7 +82,9 @@ def train_dense(train_path: str, val_path: str, out: dict[str, str], model: str,
     torch.manual_seed(seed)
     kwargs = {"num_classes": _num_classes(data), **model_kwargs}
     net = build_model(model, **kwargs)
-    norm = Normalizer.fit(data["train"][0].numpy())
+    images = data["train"][0]
+    # the input normalisation: from all training images in memory, or a seeded sample of those on disk
+    norm = Normalizer.fit(images.sample(2000, seed) if hasattr(images, "sample") else images.numpy())
     result = train(net, data, cfg, seed, norm, capture_iterations=(0, rewind_iteration), device=resolve_device(device))
     common = {"model": model, "model_kwargs": kwargs, "normalization": vars(norm), "masks": {}, "seed": seed}
     save_checkpoint(out["init"], {**common, "state_dict": result.captured[0], "iteration": 0})
@@ -195,22 +203,107 @@ def retrain(mask_path: str, train_path: str, val_path: str, out: dict[str, str],
 
 
 def dissect(activations: str, probe_dir: str, out: str, layers: list[str] | None = None, quantile: float = 0.005,
-            iou_threshold: float = 0.04, device: str = "cpu", iou_out: str | None = None) -> pd.DataFrame:
+            iou_threshold: float = 0.04, device: str = "cpu", iou_out: str | None = None,
+            bootstrap_out: str | None = None, bootstrap: dict[str, int] | None = None,
+            budget: int | None = None) -> pd.DataFrame:
+    """Dissect the layers of an activations file: the Contract 3 table (best label per unit) to
+    ``out``; optionally the full IoU matrices (HDF5) to ``iou_out`` and, with ``bootstrap``
+    (replicates, blocks, seed; replicates 0 = off), per-replicate counts of interpretable units and
+    unique concepts to ``bootstrap_out``."""
     from .activations import open_activations
-    from .dissection import dissect_layer
+    from .dissection import DEFAULT_BUDGET, BOOTSTRAP_COLUMNS, Bootstrap, dissect_layer, write_iou_file
 
     probe = Probe(probe_dir)
-    tables = []
+    device = str(resolve_device(device))
+    boot = Bootstrap(**bootstrap) if bootstrap and bootstrap.get("replicates", 0) > 0 else None
+    tables, boots, results = [], [], {}
     with open_activations(activations) as f:
         available = list(f["layers"])
+        image_index = f["image_index"][:]
+        if image_index.max(initial=-1) >= len(probe):
+            raise InputError(f"{activations}: image_index exceeds the {len(probe)} images of {probe_dir}")
         for layer in layers or available:
             if layer not in available:
                 raise InputError(f"{activations}: no layer {layer!r}; available: {', '.join(available)}")
-            image_index = f["image_index"][:]
-            if image_index.max(initial=-1) >= len(probe):
-                raise InputError(f"{activations}: image_index exceeds the {len(probe)} images of {probe_dir}")
-            d = dissect_layer(f["layers"][layer], probe, image_index, quantile=quantile, device=device)
+            if f["layers"][layer].ndim != 4:
+                raise InputError(f"{activations}: layer {layer!r} is not a conv layer (N, C, H, W); "
+                                 f"dissection needs spatial maps")
+            d = dissect_layer(f["layers"][layer], probe, image_index, quantile=quantile, device=device,
+                              budget=budget or DEFAULT_BUDGET, bootstrap=boot)
+            results[layer] = d
             tables.append(d.table(layer, iou_threshold))
+            boots.append(d.bootstrap_table(layer, iou_threshold))
+        source_attrs = {"model": str(f.attrs.get("model", "")), "checkpoint_sha256": str(f.attrs.get("checkpoint_sha256", ""))}
     df = pd.concat(tables, ignore_index=True)
+    if iou_out:
+        write_iou_file(iou_out, results, {"activations": str(activations), "probe": str(probe_dir),
+                                          "quantile": quantile, **source_attrs})
+    if bootstrap_out:
+        frames = [b for b in boots if len(b)]
+        write_csv(pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=BOOTSTRAP_COLUMNS),
+                  bootstrap_out)
     write_csv(df, out)
+    return df
+
+
+GROUND_TRUTH_COLUMNS = ["unit", "planted", "label", "iou", "iou_bound", "interpretable", "recovered"]
+
+
+def ground_truth(probe_dir: str, out: str, labels: list[str], noise_units: int = 2, quantile: float = 0.005,
+                 iou_threshold: float = 0.04, seed: int = 0, downsample: int = 2,
+                 activations_out: str | None = None) -> pd.DataFrame:
+    """Validate dissection on planted units. Unit u < len(labels) is an exact detector of
+    ``labels[u]``: its map is the label's segmentation mask, average-pooled by ``downsample`` (as a
+    conv layer at lower resolution would see it), times a per-image strength in [0.5, 1.5], plus
+    tiny noise to break ties; the last
+    ``noise_units`` units are uniform noise. The planted layer is dissected like any other, and the
+    table says for each unit which label it got, its IoU, the largest IoU a unit with this quantile
+    can reach for the planted label (``quantile / coverage``, capped at 1), and whether it was
+    recovered (planted detectors: best label = planted and interpretable; noise: not interpretable)."""
+    from .dissection import dissect_layer
+
+    probe = Probe(probe_dir)
+    names = [lab.name for lab in probe.labels]
+    unknown = [name for name in labels if name not in names]
+    if unknown:
+        raise ValueError(f"ground truth labels {unknown} are not labels of {probe_dir}; allowed: {', '.join(names)}")
+    sizes = probe.index[["sh", "sw"]].drop_duplicates().to_numpy()
+    if len(sizes) != 1 or sizes[0][0] % downsample or sizes[0][1] % downsample:
+        raise ValueError(f"{probe_dir}: planted units need one segmentation size divisible by {downsample}")
+    sh, sw = (int(v) for v in sizes[0])
+    n = len(probe)
+    rng = np.random.default_rng(seed)
+    units = len(labels) + noise_units
+    acts = np.empty((n, units, sh // downsample, sw // downsample), np.float32)
+    coverage = np.zeros(len(labels))
+    for start in range(0, n, 256):
+        idx = np.arange(start, min(n, start + 256))
+        masks, _ = probe.label_masks(idx)
+        for u, name in enumerate(labels):
+            m = torch.from_numpy(masks[:, :, names.index(name)].reshape(len(idx), 1, sh, sw).astype(np.float32))
+            acts[idx, u] = torch.nn.functional.avg_pool2d(m, downsample)[:, 0].numpy()
+            coverage[u] += float(m.sum())
+    # a detector fires with a strength that varies between images (as real units do), so its top
+    # activations are the label's pixels in the images where it fires most; tiny noise breaks ties
+    acts[:, :len(labels)] *= rng.uniform(0.5, 1.5, (n, len(labels), 1, 1)).astype(np.float32)
+    acts[:, :len(labels)] += 1e-4 * rng.random((n, len(labels)) + acts.shape[2:], dtype=np.float32)
+    acts[:, len(labels):] = rng.random((n, noise_units) + acts.shape[2:], dtype=np.float32)
+    if activations_out:
+        import h5py
+
+        with atomic_path(activations_out) as tmp, h5py.File(tmp, "w") as f:
+            f.attrs["model"] = "planted"
+            f.attrs["probe"] = str(probe_dir)
+            f.create_dataset("image_index", data=np.arange(n, dtype=np.int64))
+            f.create_dataset("layers/planted", data=acts, chunks=(min(256, n),) + acts.shape[1:])
+    d = dissect_layer(acts, probe, np.arange(n), quantile=quantile)
+    table = d.table("planted", iou_threshold)
+    planted = list(labels) + ["noise"] * noise_units
+    coverage_frac = coverage / (n * sh * sw)
+    bound = [min(1.0, quantile / c) if c > 0 else 0.0 for c in coverage_frac] + [float("nan")] * noise_units
+    df = pd.DataFrame({"unit": table["unit"], "planted": planted, "label": table["label"], "iou": table["iou"],
+                       "iou_bound": bound, "interpretable": table["interpretable"]})
+    df["recovered"] = [(row.label == row.planted and row.interpretable) if row.planted != "noise"
+                       else not row.interpretable for row in df.itertuples()]
+    write_csv(df[GROUND_TRUTH_COLUMNS], out)
     return df

@@ -69,35 +69,76 @@ def sparsity_table(checkpoint_paths: Sequence[str], runs: Sequence[dict[str, Any
     return table
 
 
-def dissection_tables(unit_paths: Sequence[str], runs: Sequence[dict[str, Any]], accuracy: pd.DataFrame,
-                      out_units: str, out_summary: str, categories: Sequence[str] = ()) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Stack per-run dissection tables with their run identity, and count per run and layer:
-    interpretable units, unique concepts, unique concepts per category (a ``concepts_<category>``
-    column for each of ``categories``, the probe's categories, even where the count is always 0)."""
-    keys = ARM_COLUMNS + ["seed", "level"]
-    sparsity = accuracy.drop_duplicates(keys).set_index(keys)["sparsity"]
+def _stack(paths: Sequence[str], runs: Sequence[dict[str, Any]]) -> pd.DataFrame:
     frames = []
-    for path, run in zip(unit_paths, runs):
+    for path, run in zip(paths, runs):
         df = _read(path)
         for key, value in run.items():
             df[key] = value
-        df["sparsity"] = sparsity.loc[tuple(run[k] for k in keys)]
         frames.append(df)
-    units = pd.concat(frames, ignore_index=True)
-    units = units[RUN_COLUMNS + [c for c in units.columns if c not in RUN_COLUMNS]]
+    return pd.concat(frames, ignore_index=True)
+
+
+def summarize_units(units: pd.DataFrame, keys: Sequence[str], categories: Sequence[str] = ()) -> pd.DataFrame:
+    """Per (``keys``, layer): units, interpretable units, unique concepts, and unique concepts per
+    category (a ``concepts_<category>`` column for each of ``categories`` even where always 0)."""
     rows = []
-    for key, g in units.groupby(RUN_COLUMNS + ["layer"], sort=True):
+    for key, g in units.groupby(list(keys) + ["layer"], sort=True):
         interp = g[g["interpretable"]]
-        row = dict(zip(RUN_COLUMNS + ["layer"], key))
+        row = dict(zip(list(keys) + ["layer"], key))
         row.update(units=len(g), interpretable_units=len(interp), unique_concepts=interp["label"].nunique())
         per_cat = interp.groupby("category")["label"].nunique()
         for cat in list(categories) + [c for c in per_cat.index if c not in categories]:
             row[f"concepts_{cat}"] = int(per_cat.get(cat, 0))
         rows.append(row)
-    summary = pd.DataFrame(rows).fillna(0)
+    return pd.DataFrame(rows).fillna(0)
+
+
+def _with_intervals(summary: pd.DataFrame, boot: pd.DataFrame | None, keys: Sequence[str],
+                    level: float = 0.95) -> pd.DataFrame:
+    """Add ``<count>_lo`` / ``<count>_hi``: the bootstrap percentile interval of each count."""
+    if boot is None or boot.empty:
+        return summary
+    q = [(1 - level) / 2, 1 - (1 - level) / 2]
+    g = boot.groupby(list(keys) + ["layer"])[["interpretable_units", "unique_concepts"]].quantile(q).unstack()
+    g.columns = [f"{col}_{'lo' if p == q[0] else 'hi'}" for col, p in g.columns]
+    return summary.merge(g.reset_index(), on=list(keys) + ["layer"], how="left")
+
+
+def dissection_tables(unit_paths: Sequence[str], runs: Sequence[dict[str, Any]], accuracy: pd.DataFrame,
+                      out_units: str, out_summary: str, categories: Sequence[str] = (),
+                      bootstrap_paths: Sequence[str] = (), out_bootstrap: str | None = None,
+                      ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Stack per-run dissection tables with their run identity, and count per run and layer:
+    interpretable units, unique concepts, unique concepts per category, and (with the runs'
+    bootstrap tables) 95% bootstrap intervals over probe images of the first two."""
+    keys = ARM_COLUMNS + ["seed", "level"]
+    sparsity = accuracy.drop_duplicates(keys).set_index(keys)["sparsity"]
+    runs = [{**run, "sparsity": float(sparsity.loc[tuple(run[k] for k in keys)])} for run in runs]
+    units = _stack(unit_paths, runs)
+    units = units[RUN_COLUMNS + [c for c in units.columns if c not in RUN_COLUMNS]]
+    boot = _stack(bootstrap_paths, runs) if bootstrap_paths else None
+    summary = _with_intervals(summarize_units(units, RUN_COLUMNS, categories), boot, RUN_COLUMNS)
     write_csv(units, out_units)
     write_csv(summary, out_summary)
+    if out_bootstrap:
+        write_csv(boot[RUN_COLUMNS + [c for c in boot.columns if c not in RUN_COLUMNS]] if boot is not None
+                  else pd.DataFrame(columns=RUN_COLUMNS), out_bootstrap)
     return units, summary
+
+
+BASELINE_KEYS = ["study", "model", "seed", "network"]
+
+
+def dissection_baseline_table(unit_paths: Sequence[str], runs: Sequence[dict[str, Any]], out: str,
+                              categories: Sequence[str] = (), bootstrap_paths: Sequence[str] = ()) -> pd.DataFrame:
+    """Counts for reference networks that are not part of a pruning chain (``network`` e.g.
+    ``random_init``: the untrained initial weights of each seed's dense model)."""
+    units = _stack(unit_paths, runs)
+    boot = _stack(bootstrap_paths, runs) if bootstrap_paths else None
+    summary = _with_intervals(summarize_units(units, BASELINE_KEYS, categories), boot, BASELINE_KEYS)
+    write_csv(summary, out)
+    return summary
 
 
 def consistency(units: pd.DataFrame) -> pd.DataFrame:

@@ -1,7 +1,7 @@
 rule extract_activations:
     input:
-        checkpoint="{run}/checkpoint.pt",
-        probe=f"{DATA}/probe",
+        checkpoint=extract_checkpoint,
+        probe=PROBE_DIR,
     output:
         activations="{run}/activations.h5",
     params:

@@ -1,7 +1,7 @@
 rule train_dense:
     input:
-        train=f"{DATA}/train.npz",
-        val=f"{DATA}/val.npz",
+        train=TRAIN_FILE,
+        val=VAL_FILE,
     output:
         init=f"{RESULTS}/dense/{{model}}/seed{{seed}}/init.pt",
         rewind=f"{RESULTS}/dense/{{model}}/seed{{seed}}/rewind.pt",

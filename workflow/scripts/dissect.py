@@ -2,6 +2,7 @@ from pruneinterp import stages
 from pruneinterp.workflow import job
 
 with job(snakemake):
-    p = snakemake.params
-    stages.dissect(snakemake.input.activations, snakemake.input.probe, snakemake.output.units, p.layers,
-                   p.quantile, p.iou_threshold, p.device)
+    d = snakemake.params.dissect
+    stages.dissect(snakemake.input.activations, snakemake.input.probe, snakemake.output.units, d["layers"],
+                   d["quantile"], d["iou_threshold"], snakemake.params.device, iou_out=snakemake.output.iou,
+                   bootstrap_out=snakemake.output.bootstrap, bootstrap=d["bootstrap"], budget=d["budget"])
