@@ -113,3 +113,23 @@ def test_dissect_writes_iou_matrix_and_bootstrap_and_ground_truth_cli(tmp_path, 
     assert main(["ground-truth", "--probe", str(probe_dir), "--out", str(gt), "--label", "circle",
                  "--noise-units", "1"]) == 0
     assert list(pd.read_csv(gt)["planted"]) == ["circle", "noise"]
+
+
+def test_cli_dissect_reproduces_hand_computed_ious_on_the_broden_fixture(tmp_path):
+    from broden_fixture import EXPECTED_IOU, write_broden_fixture
+
+    from pruneinterp.dissection import read_iou_file
+
+    acts = write_broden_fixture(tmp_path / "broden")
+    with h5py.File(tmp_path / "a.h5", "w") as f:
+        f.create_dataset("image_index", data=np.arange(3))
+        f.create_dataset("layers/layer4", data=acts)
+    # 27 of the 48 values are 0 and 21 are 1: quantile 0.436 puts T_k at 0.508, between them
+    assert main(["dissect", "--activations", str(tmp_path / "a.h5"), "--probe", str(tmp_path / "broden"),
+                 "--out", str(tmp_path / "u.csv"), "--quantile", "0.436", "--iou-out", str(tmp_path / "iou.h5")]) == 0
+    units = pd.read_csv(tmp_path / "u.csv")
+    assert units.loc[0, "threshold"] == pytest.approx(0.508, abs=1e-9)
+    assert units.loc[0, "label"] == "red-c" and units.loc[0, "iou"] == pytest.approx(9 / 17, abs=1e-12)
+    matrix = read_iou_file(tmp_path / "iou.h5")
+    for name, value in zip(matrix["labels"], matrix["layer4"][0]):
+        assert value == pytest.approx(EXPECTED_IOU[name], abs=1e-7), name
