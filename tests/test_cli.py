@@ -133,3 +133,31 @@ def test_cli_dissect_reproduces_hand_computed_ious_on_the_broden_fixture(tmp_pat
     matrix = read_iou_file(tmp_path / "iou.h5")
     for name, value in zip(matrix["labels"], matrix["layer4"][0]):
         assert value == pytest.approx(EXPECTED_IOU[name], abs=1e-7), name
+
+
+def test_similarity_cli_compares_two_activation_files(tmp_path):
+    rng = np.random.default_rng(0)
+    acts = rng.standard_normal((60, 6, 4, 4)).astype(np.float32)
+    fc = rng.standard_normal((60, 5)).astype(np.float32)
+    for name, a, f2 in (("a.h5", acts, fc), ("b.h5", 2 * acts + 1, fc @ rng.standard_normal((5, 5)).astype(np.float32))):
+        with h5py.File(tmp_path / name, "w") as f:
+            f.create_dataset("image_index", data=np.arange(60))
+            f.create_dataset("layers/conv4", data=a)
+            f.create_dataset("layers/fc", data=f2)
+    out = tmp_path / "sim.csv"
+    assert main(["similarity", "--a", str(tmp_path / "a.h5"), "--b", str(tmp_path / "b.h5"), "--out", str(out),
+                 "--method", "svcca", "--method", "cka", "--keep", "1.0"]) == 0
+    sim = pd.read_csv(out)
+    assert list(sim.columns) == ["layer_a", "layer_b", "method", "similarity", "dims_a", "dims_b", "n_samples"]
+    assert len(sim) == 4 and np.allclose(sim["similarity"][sim["layer_a"] == "conv4"], 1.0)
+    assert sim.loc[(sim["layer_a"] == "fc") & (sim["method"] == "svcca"), "similarity"].item() == pytest.approx(1.0)
+    assert set(sim["n_samples"]) == {960, 60}  # conv: every (image, position) a sample
+    assert main(["similarity", "--a", str(tmp_path / "a.h5"), "--b", str(tmp_path / "b.h5"), "--out",
+                 str(tmp_path / "p.csv"), "--pair", "conv4:fc", "--conv", "mean"]) == 0
+    assert pd.read_csv(tmp_path / "p.csv")["layer_b"].tolist() == ["fc"]
+    with h5py.File(tmp_path / "c.h5", "w") as f:  # other images: refused, no output
+        f.create_dataset("image_index", data=np.arange(1, 61))
+        f.create_dataset("layers/conv4", data=acts)
+    assert main(["similarity", "--a", str(tmp_path / "a.h5"), "--b", str(tmp_path / "c.h5"), "--out",
+                 str(tmp_path / "x.csv")]) == 2
+    assert not (tmp_path / "x.csv").exists()

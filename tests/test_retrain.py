@@ -107,3 +107,19 @@ def test_oneshot_reaches_target_and_iterative_compounds(dense, tmp_path):
     assert total - b["sparsity"]["prunable_remaining"] == first + round(0.2 * (total - first))
     assert total - c["sparsity"]["prunable_remaining"] == round(0.36 * total)
     assert STRUCTURE_DIM["connection_l1"] == 1
+
+
+def test_per_epoch_checkpoints_start_at_the_pruned_network_and_end_at_the_result(dense, tmp_path):
+    d, out = dense
+    mask = str(tmp_path / "mask.pt")
+    stages.prune(out["checkpoint"], mask, "magnitude_layerwise", 0.6, seed=0)
+    outs = {"checkpoint": str(tmp_path / "ft.pt"), "metrics": str(tmp_path / "ft.csv")}
+    stages.retrain(mask, str(d / "train.npz"), str(d / "val.npz"), outs, "finetune_sgd", CFG, 0, IDENT,
+                   finetune=FINETUNE, epochs_dir=str(tmp_path / "epochs"))
+    pruned, final = load_checkpoint(mask)["state_dict"], load_checkpoint(outs["checkpoint"])["state_dict"]
+    first = load_checkpoint(tmp_path / "epochs/epoch0/checkpoint.pt")
+    last = load_checkpoint(tmp_path / f"epochs/epoch{FINETUNE['epochs']}/checkpoint.pt")
+    for key in pruned:
+        assert torch.equal(first["state_dict"][key], pruned[key]), key
+        assert torch.equal(last["state_dict"][key], final[key]), key
+    assert first["epoch"] == 0 and last["epoch"] == FINETUNE["epochs"]

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -57,7 +58,7 @@ def test_whole_dag_produces_figures_and_tidy_tables(workflow_run):
     study = cfg["studies"]["frankle_bau"]
     levels = study["arms"][0]["levels"]
     for fig in ("fb_fig1", "fb_fig2", "fb_fig3", "fb_fig4", "vrs_fig1", "vrs_fig2", "vrs_fig3", "vrs_fig4",
-                "bl_table1", "bl_table3"):
+                "bl_table1", "bl_table3", "bl_fig2", "bl_fig3", "bl_fig4", "bl_fig5", "bl_metrics"):
         assert (wd / f"results/figures/{fig}.png").stat().st_size > 1000, fig
     acc = pd.read_csv(wd / "results/frankle_bau/tables/accuracy.csv")
     assert list(acc.columns) == ["study", "model", "seed", "method", "schedule", "retrain", "level", "sparsity",
@@ -84,6 +85,15 @@ def test_whole_dag_produces_figures_and_tidy_tables(workflow_run):
     assert (summary["interpretable_units_lo"] <= summary["interpretable_units_hi"]).all()
     base = pd.read_csv(wd / "results/frankle_bau/tables/dissection_baseline.csv")
     assert sorted(base["seed"]) == sorted(study["seeds"]) and set(base["network"]) == {"random_init"}
+    # similarity: every Blakeney run and layer, three measures; the dense model is identical to itself
+    sim = pd.read_csv(wd / "results/blakeney/tables/similarity.csv")
+    assert set(sim["metric"]) == {"svcca", "pwcca", "cka"}
+    assert set(sim["layer_a"]) == {"conv1", "conv2", "conv3", "conv4", "fc"}
+    assert np.allclose(sim[sim["level"] == 0]["similarity"], 1.0)
+    assert (sim[sim["level"] > 0]["similarity"] < 1.0 - 1e-6).any()
+    ep = pd.read_csv(wd / "results/blakeney/tables/similarity_epochs.csv")
+    assert sorted(ep["epoch"].unique()) == list(range(cfg["finetune"]["epochs"] + 1))
+    assert np.allclose(ep[ep["epoch"] == 0]["similarity"], 1.0)
     gt = pd.read_csv(wd / "results/validation/ground_truth.csv")
     assert list(gt.columns) == ["unit", "planted", "label", "iou", "iou_bound", "interpretable", "recovered"]
     assert not gt[gt["planted"] == "noise"]["interpretable"].any()

@@ -13,7 +13,7 @@ from . import __version__
 from .data.broden import Probe
 from .io import InputError, atomic_path, load_checkpoint, sha256
 from .models import build_model, unit_layer
-from .training import Normalizer
+from .training import Normalizer, resolve_device
 
 
 def model_from_checkpoint(path: str | os.PathLike[str]) -> tuple[torch.nn.Module, dict]:
@@ -28,8 +28,11 @@ def model_from_checkpoint(path: str | os.PathLike[str]) -> tuple[torch.nn.Module
 
 @torch.no_grad()
 def extract(checkpoint: str | os.PathLike[str], probe_dir: str | os.PathLike[str], out: str | os.PathLike[str],
-            layers: list[str], batch_size: int = 250, device: str = "cpu") -> None:
+            layers: list[str], batch_size: int = 250, device: str = "cpu", n_images: int | None = None) -> None:
+    """Activations of ``layers`` on the probe's images (the first ``n_images`` if given, in probe
+    order, so every model sees the same inputs in the same order)."""
     model, ckpt = model_from_checkpoint(checkpoint)
+    device = str(resolve_device(device))
     model.eval().to(device)
     norm = Normalizer(**ckpt["normalization"])
     probe = Probe(probe_dir)
@@ -39,7 +42,7 @@ def extract(checkpoint: str | os.PathLike[str], probe_dir: str | os.PathLike[str
         module = unit_layer(model, name)
         handles.append(module.register_forward_hook(
             lambda _m, _i, output, name=name: captured.__setitem__(name, output.detach().float().cpu())))
-    n = len(probe)
+    n = len(probe) if n_images is None else min(int(n_images), len(probe))
     with atomic_path(out) as tmp, h5py.File(tmp, "w") as f:
         f.attrs["model"] = ckpt["model"]
         f.attrs["checkpoint_sha256"] = sha256(checkpoint)
@@ -47,7 +50,7 @@ def extract(checkpoint: str | os.PathLike[str], probe_dir: str | os.PathLike[str
         f.attrs["pruneinterp_version"] = __version__
         f.create_dataset("image_index", data=np.arange(n, dtype=np.int64))
         if probe.targets is not None:
-            f.create_dataset("targets", data=probe.targets)
+            f.create_dataset("targets", data=probe.targets[:n])
         dsets: dict[str, h5py.Dataset] = {}
         logits_ds = None
         for start in range(0, n, batch_size):

@@ -95,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True)
     s.add_argument("--layer", action="append", required=True, help="layer name; repeat for several")
     s.add_argument("--device", default="cpu")
+    s.add_argument("--n-images", type=int, default=None, help="only the first N probe images")
 
     s = sub.add_parser("dissect", help="network dissection of an activations file")
     s.add_argument("--activations", required=True)
@@ -113,6 +114,23 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--bootstrap-seed", type=int, default=0)
     s.add_argument("--budget", type=int, default=None,
                    help="activation values held at once per buffer (bounds memory; default 4194304)")
+
+    s = sub.add_parser("similarity", help="SVCCA / PWCCA / linear CKA between the layers of two activation files")
+    s.add_argument("--a", required=True, help="activations HDF5 (Contract 2)")
+    s.add_argument("--b", required=True, help="activations HDF5 of the same probe images in the same order")
+    s.add_argument("--out", required=True, help="CSV: layer_a,layer_b,method,similarity,dims_a,dims_b,n_samples")
+    s.add_argument("--method", action="append", choices=["svcca", "pwcca", "cka"], default=None,
+                   help="repeat for several (default: svcca)")
+    s.add_argument("--layer", action="append", default=None, help="compare this layer with itself; repeat")
+    s.add_argument("--pair", action="append", default=None, metavar="LAYER_A:LAYER_B",
+                   help="compare layer_a of --a with layer_b of --b; repeat")
+    s.add_argument("--keep", type=float, default=0.99, help="SVCCA: fraction of variance kept per side")
+    s.add_argument("--pwcca-keep", type=float, default=1.0, help="PWCCA: fraction of variance kept per side")
+    s.add_argument("--dims", type=int, default=None, help="keep this many directions instead of --keep")
+    s.add_argument("--conv", choices=["positions", "mean"], default="positions",
+                   help="conv layers: every (image, position) a sample, or spatial means")
+    s.add_argument("--max-samples", type=int, default=20000, help="random subset of positions (seeded)")
+    s.add_argument("--seed", type=int, default=0)
 
     s = sub.add_parser("ground-truth", help="validate dissection on planted units (exact concept detectors + noise)")
     s.add_argument("--probe", required=True)
@@ -150,12 +168,22 @@ def run(args: argparse.Namespace) -> None:
     elif args.stage == "extract":
         from .activations import extract
 
-        extract(args.checkpoint, args.probe, args.out, args.layer, device=args.device)
+        extract(args.checkpoint, args.probe, args.out, args.layer, device=args.device, n_images=args.n_images)
     elif args.stage == "dissect":
         boot = ({"replicates": args.bootstrap_replicates, "blocks": args.bootstrap_blocks, "seed": args.bootstrap_seed}
                 if args.bootstrap_out else None)
         stages.dissect(args.activations, args.probe, args.out, args.layer, args.quantile, args.iou_threshold,
                        args.device, args.iou_out, args.bootstrap_out, boot, args.budget)
+    elif args.stage == "similarity":
+        pairs = None
+        if args.pair:
+            try:
+                pairs = [tuple(p.split(":", 1)) for p in args.pair]
+                assert all(len(p) == 2 and all(p) for p in pairs)
+            except AssertionError:
+                raise ValueError(f"--pair must be LAYER_A:LAYER_B, got {args.pair}") from None
+        stages.similarity(args.a, args.b, args.out, args.layer, args.method or ["svcca"], args.keep, args.dims,
+                          args.conv, args.max_samples, args.seed, pairs, args.pwcca_keep)
     elif args.stage == "ground-truth":
         stages.ground_truth(args.probe, args.out, args.label, args.noise_units, args.quantile, args.iou_threshold,
                             args.seed, args.downsample, args.activations_out)

@@ -332,10 +332,144 @@ def bl_table3(acc: pd.DataFrame, outputs: Sequence[str], title: str, dpi: int, m
                                                      f"mean{' ± sd' if n > 1 else ''} over {n} seed(s)", dpi)
 
 
+METHOD_NAMES = {"svcca": "SVCCA", "pwcca": "PWCCA", "cka": "linear CKA"}
+
+
+def _similarity_note(sim: pd.DataFrame) -> str:
+    n = int(sim["n_samples"].iloc[0]) if "n_samples" in sim and len(sim) else 0
+    return f"similarity to the dense model per layer; {n} samples per layer"
+
+
+def _layer_order(sim: pd.DataFrame) -> list[str]:
+    return list(dict.fromkeys(sim["layer_a"]))
+
+
+def _pick(sim: pd.DataFrame, figure: str, metric: str | None = None, **arm: str) -> pd.DataFrame:
+    df = _select(sim, figure, **arm)
+    if metric is not None:
+        df = df[df["metric"] == metric]
+        if df.empty:
+            raise ValueError(f"{figure}: no {metric} rows in the similarity table (similarity.methods)")
+    return df
+
+
+def _rate_label(df: pd.DataFrame) -> pd.Series:
+    return (100 * df["sparsity"]).round(1).astype(str) + "%"
+
+
+def bl_fig2(sim: pd.DataFrame, outputs: Sequence[str], title: str, dpi: int, method: str, **_: Any) -> None:
+    """Distribution over layers of SVCCA similarity to the dense model, per sparsity (iterative)."""
+    df = _pick(sim, "bl_fig2", "svcca", method=method, schedule="iterative", retrain="finetune_sgd").copy()
+    df = df[df["level"] > 0].sort_values("level")
+    df["sparsity (% of prunable weights removed)"] = _rate_label(df)
+    x = "sparsity (% of prunable weights removed)"
+    fig, ax = plt.subplots(figsize=(7.5, 3.8))
+    sns.boxplot(df, x=x, y="similarity", color="lightsteelblue", fliersize=0, ax=ax)
+    sns.stripplot(df, x=x, y="similarity", hue="layer_a", hue_order=_layer_order(df), palette="viridis", size=4,
+                  jitter=0.15, ax=ax)
+    ax.set_ylabel("SVCCA similarity to the dense model")
+    ax.set_ylim(0, 1.02)
+    ax.legend(title="layer", fontsize="x-small", loc="lower left")
+    ax.grid(True, axis="y", alpha=0.3)
+    ax.set_title(f"{title}\n{method}, iterative, fine-tuned; {_similarity_note(df)}", fontsize="medium")
+    _save(fig, outputs, dpi)
+
+
+def _heatmap(pivot: pd.DataFrame, ax: plt.Axes, xlabel: str) -> None:
+    sns.heatmap(pivot, vmin=0, vmax=1, cmap="magma", annot=True, fmt=".2f", annot_kws={"size": 7},
+                cbar_kws={"label": "SVCCA similarity"}, ax=ax)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("layer")
+
+
+def bl_fig3(epochs: pd.DataFrame, outputs: Sequence[str], title: str, dpi: int, **_: Any) -> None:
+    """Layer x retraining epoch: similarity of the most pruned network to itself before retraining."""
+    df = epochs[epochs["metric"] == "svcca"]
+    if df.empty:
+        raise ValueError("bl_fig3: no svcca rows in the epoch similarity table (similarity.methods)")
+    pivot = df.pivot_table(index="layer_a", columns="epoch", values="similarity").reindex(_layer_order(df))
+    fig, ax = plt.subplots(figsize=(1.8 + 0.8 * pivot.shape[1], 1.2 + 0.45 * pivot.shape[0]))
+    _heatmap(pivot, ax, "epoch of retraining (0 = pruned, before retraining)")
+    r = df.iloc[0]
+    ax.set_title(f"{title}\n{r['method']}, one-shot level {r['level']}, {r['retrain']}, seed {r['seed']}; "
+                 f"vs epoch 0", fontsize="small")
+    _save(fig, outputs, dpi)
+
+
+def bl_fig4(sim: pd.DataFrame, outputs: Sequence[str], title: str, dpi: int, method: str, **_: Any) -> None:
+    """Layer x sparsity heatmap of SVCCA similarity to the dense model (iterative pruning)."""
+    df = _pick(sim, "bl_fig4", "svcca", method=method, schedule="iterative", retrain="finetune_sgd").copy()
+    df["rate"] = _rate_label(df)
+    order = df.drop_duplicates("level").sort_values("level")["rate"].tolist()
+    pivot = df.pivot_table(index="layer_a", columns="rate", values="similarity").reindex(
+        index=_layer_order(df), columns=order)
+    fig, ax = plt.subplots(figsize=(1.6 + 0.75 * pivot.shape[1], 1.2 + 0.45 * pivot.shape[0]))
+    _heatmap(pivot, ax, "% of prunable weights removed (iterative)")
+    model = df["model"].iloc[0] if "model" in df else ""
+    ax.set_title(f"{title}\n{model} (VGG-style), {method}, iterative, fine-tuned", fontsize="small")
+    _save(fig, outputs, dpi)
+
+
+def bl_fig5(sim: pd.DataFrame, outputs: Sequence[str], title: str, dpi: int, method: str, **_: Any) -> None:
+    """Similarity distributions over layers for re-init vs random sparse init (and fine-tuned
+    magnitude pruning for reference), per target sparsity."""
+    df = _pick(sim, "bl_fig5", "svcca", method=method, schedule="oneshot").copy()
+    df = df[(df["level"] > 0) & df["retrain"].isin(["finetune_sgd", "reinit", "random_reinit"])]
+    df["strategy"] = df["retrain"].map(BL_STRATEGIES)
+    df["target"] = _rate_label(df)
+    order = df.drop_duplicates("level").sort_values("level")["target"].tolist()
+    hue_order = [BL_STRATEGIES[r] for r in ("finetune_sgd", "reinit", "random_reinit") if r in set(df["retrain"])]
+    fig, ax = plt.subplots(figsize=(8, 3.8))
+    sns.boxplot(df, x="target", y="similarity", hue="strategy", order=order, hue_order=hue_order, ax=ax,
+                fliersize=2)
+    ax.set_xlabel("sparsity (% of prunable weights removed, one-shot)")
+    ax.set_ylabel("SVCCA similarity to the dense model")
+    ax.set_ylim(0, 1.02)
+    ax.grid(True, axis="y", alpha=0.3)
+    ax.legend(fontsize="small", loc="lower left")
+    ax.set_title(f"{title}\n{method}; boxes: the layers; {_similarity_note(df)}", fontsize="medium")
+    _save(fig, outputs, dpi)
+
+
+def bl_metrics(sim: pd.DataFrame, outputs: Sequence[str], title: str, dpi: int, method: str, **_: Any) -> None:
+    """For each sparsity: SVCCA vs PWCCA vs linear CKA (mean over layers, bars: min-max over layers),
+    iterative (left) and one-shot strategies (right)."""
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4), gridspec_kw={"wspace": 0.25, "width_ratios": [1, 1.2]})
+    it = _pick(sim, "bl_metrics", method=method, schedule="iterative", retrain="finetune_sgd").copy()
+    it["x"] = _rate_label(it)
+    order = it.drop_duplicates("level").sort_values("level")["x"].tolist()
+    hue = [m for m in METHOD_NAMES if m in set(it["metric"])]
+    sns.barplot(it, x="x", y="similarity", hue="metric", order=order, hue_order=hue,
+                errorbar=lambda v: (v.min(), v.max()), ax=axes[0])
+    axes[0].set_xlabel("% of prunable weights removed (iterative, fine-tuned)")
+    axes[0].tick_params(axis="x", labelrotation=45)
+    one = sim[(sim["method"] == method) & (sim["schedule"] == "oneshot") & (sim["level"] > 0)].copy()
+    if not one.empty:
+        one = one[one["retrain"].isin(["finetune_sgd", "reinit", "random_reinit"])]
+        one["x"] = one["retrain"].map(BL_STRATEGIES) + "\n" + _rate_label(one)
+        order1 = one.sort_values(["retrain", "level"]).drop_duplicates("x")["x"].tolist()
+        sns.barplot(one, x="x", y="similarity", hue="metric", order=order1, hue_order=hue,
+                    errorbar=lambda v: (v.min(), v.max()), ax=axes[1])
+        axes[1].tick_params(axis="x", labelrotation=90, labelsize=7)
+        axes[1].set_xlabel("one-shot strategy and sparsity")
+    for ax in axes:
+        ax.set_ylim(0, 1.05)
+        ax.set_ylabel("similarity to the dense model\n(mean over layers; bar: min-max)")
+        ax.grid(True, axis="y", alpha=0.3)
+        handles, labels = ax.get_legend_handles_labels()
+        if handles:
+            ax.legend(handles, [METHOD_NAMES.get(lbl, lbl) for lbl in labels], fontsize="small", loc="lower left")
+    fig.suptitle(f"{title} ({method}; does the conclusion depend on the metric?)")
+    _save(fig, outputs, dpi)
+
+
 FIGURES = {"fb_fig1": (fb_fig1, "accuracy"), "fb_fig2": (fb_fig2, "summary", "bootstrap", "baseline"), "fb_fig3": (fb_fig3, "summary"),
            "fb_fig4": (fb_fig4, "units"), "vrs_fig1": (vrs_fig1, "accuracy"), "vrs_fig2": (vrs_fig2, "accuracy"),
            "vrs_fig3": (vrs_fig3, "accuracy"), "vrs_fig4": (vrs_fig4, "accuracy"),
-           "bl_table1": (bl_table1, "accuracy"), "bl_table3": (bl_table3, "accuracy")}
+           "bl_table1": (bl_table1, "accuracy"), "bl_table3": (bl_table3, "accuracy"),
+           "bl_fig2": (bl_fig2, "similarity"), "bl_fig3": (bl_fig3, "similarity_epochs"),
+           "bl_fig4": (bl_fig4, "similarity"), "bl_fig5": (bl_fig5, "similarity"),
+           "bl_metrics": (bl_metrics, "similarity")}
 
 
 def draw(name: str, tables: dict[str, str | os.PathLike[str]], outputs: Sequence[str], **params: Any) -> None:

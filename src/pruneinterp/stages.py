@@ -18,8 +18,8 @@ from .data import shapes
 from .data.broden import Probe, write_shapes_probe
 from .io import InputError, atomic_path, load_checkpoint, save_checkpoint, write_csv
 from .models import build_model
-from .pruning import (STRUCTURE_DIM, attach_masks, derive_seed, detach_masks, prune_masks, random_mask_like,
-                      select_layers, sparsity)
+from .pruning import (STRUCTURE_DIM, attach_masks, clean_state_dict, derive_seed, detach_masks, prune_masks,
+                      random_mask_like, select_layers, sparsity)
 from .training import Normalizer, TrainConfig, evaluate, resolve_device, train
 
 METRIC_COLUMNS = ["study", "model", "seed", "method", "schedule", "retrain", "level", "sparsity", "epoch",
@@ -137,7 +137,7 @@ def finetune_config(train_cfg: dict[str, Any], finetune: dict[str, Any], strateg
 
 def retrain(mask_path: str, train_path: str, val_path: str, out: dict[str, str], strategy: str,
             train_cfg: dict[str, Any], seed: int, ident: dict[str, Any], rewind_path: str | None = None,
-            finetune: dict[str, Any] | None = None, device: str = "cpu") -> None:
+            finetune: dict[str, Any] | None = None, device: str = "cpu", epochs_dir: str | None = None) -> None:
     """Recover a pruned network (``mask_path``, written by :func:`prune`) with one strategy; the mask
     is enforced throughout and the result saved with per-epoch metrics:
 
@@ -151,6 +151,9 @@ def retrain(mask_path: str, train_path: str, val_path: str, out: dict[str, str],
       channels for structured/connection masks), fresh weights, the dense schedule (Blakeney's
       random sparse initialisation);
     * ``none``: evaluate the pruned network as it is (epoch 0).
+
+    ``epochs_dir`` also saves the network before retraining and after every epoch as
+    ``epochs_dir/epoch<e>/checkpoint.pt`` (e = 0 .. epochs), e.g. to follow its representations.
     """
     if strategy not in RETRAIN_STRATEGIES:
         raise ValueError(f"unknown retrain strategy {strategy!r}; allowed: {', '.join(RETRAIN_STRATEGIES)}")
@@ -189,9 +192,21 @@ def retrain(mask_path: str, train_path: str, val_path: str, out: dict[str, str],
         detach_masks(net.to("cpu"))
         metrics = [{"epoch": 0, "split": "val", "top1": top1, "loss": loss}]
     else:
+        keep = {k: mask_ckpt[k] for k in ("model", "model_kwargs", "normalization", "seed")}
+
+        def save_epoch(epoch: int, model: torch.nn.Module) -> None:
+            if epochs_dir is not None:
+                save_checkpoint(f"{epochs_dir}/epoch{epoch}/checkpoint.pt",
+                                {**keep, "state_dict": clean_state_dict(model), "masks": masks, "level": level,
+                                 "retrain": strategy, "epoch": epoch})
+
+        if epochs_dir is not None:
+            attach_masks(net, masks)
+            save_epoch(0, net)
+            detach_masks(net)
         torch.manual_seed(seed)
         result = train(net, data, cfg, seed, norm, masks=masks, start_iteration=start, device=dev,
-                       evaluate_before=strategy.startswith("finetune_"))
+                       evaluate_before=strategy.startswith("finetune_"), on_epoch=save_epoch)
         metrics = result.metrics
     save_checkpoint(out["checkpoint"], {**{k: mask_ckpt[k] for k in ("model", "model_kwargs", "normalization", "seed")},
                                         "state_dict": net.state_dict(), "masks": masks, "sparsity": sp,
@@ -306,4 +321,54 @@ def ground_truth(probe_dir: str, out: str, labels: list[str], noise_units: int =
     df["recovered"] = [(row.label == row.planted and row.interpretable) if row.planted != "noise"
                        else not row.interpretable for row in df.itertuples()]
     write_csv(df[GROUND_TRUTH_COLUMNS], out)
+    return df
+
+
+def similarity(a_path: str, b_path: str, out: str, layers: list[str] | None = None,
+               methods: tuple[str, ...] | list[str] = ("svcca",), keep: float | None = None, dims: int | None = None,
+               conv: str = "positions", max_samples: int | None = 20000, seed: int = 0,
+               pairs: list[tuple[str, str]] | None = None, pwcca_keep: float | None = None) -> pd.DataFrame:
+    """Similarity of layers of two activation files (Contract 2) -> Contract 3 table. By default
+    each layer of ``layers`` (default: all layers both files have) is compared with the same layer
+    of the other file; ``pairs`` names (layer_a, layer_b) explicitly. ``keep`` is SVCCA's variance
+    fraction (default 0.99), ``pwcca_keep`` PWCCA's (default 1.0). Both files must hold the same
+    probe images in the same order. Conv layers become samples by ``conv`` (see
+    :func:`pruneinterp.similarity.as_samples`; positions of layers with different spatial sizes
+    are pooled to the smaller size)."""
+    from .activations import open_activations
+    from .similarity import METHODS, RESULT_COLUMNS, as_samples
+    from .similarity import similarity as compare
+
+    for m in methods:
+        if m not in METHODS:
+            raise ValueError(f"unknown similarity method {m!r}; allowed: {', '.join(METHODS)}")
+    rows = []
+    with open_activations(a_path) as fa, open_activations(b_path) as fb:
+        ia, ib = fa["image_index"][:], fb["image_index"][:]
+        if len(ia) != len(ib) or (ia != ib).any():
+            raise InputError(f"{a_path} and {b_path} do not hold the same probe images in the same order "
+                             f"({len(ia)} vs {len(ib)} images)")
+        if pairs is None:
+            common = [name for name in fa["layers"] if name in fb["layers"]]
+            wanted = layers or common
+            missing = [name for name in wanted if name not in common]
+            if missing:
+                raise InputError(f"layers {missing} are not in both {a_path} and {b_path}; common: {', '.join(common)}")
+            pairs = [(name, name) for name in wanted]
+        for la, lb in pairs:
+            for path, f, name in ((a_path, fa, la), (b_path, fb, lb)):
+                if name not in f["layers"]:
+                    raise InputError(f"{path}: no layer {name!r}; available: {', '.join(f['layers'])}")
+            xa, xb = fa["layers"][la][:], fb["layers"][lb][:]
+            size = None
+            if xa.ndim == 4 and xb.ndim == 4 and conv == "positions":
+                size = (min(xa.shape[2], xb.shape[2]), min(xa.shape[3], xb.shape[3]))
+            sa = as_samples(xa, conv, max_samples, seed, size)
+            sb = as_samples(xb, conv, max_samples, seed, size)
+            for m in methods:
+                r = compare(m, sa, sb, keep={"svcca": keep, "pwcca": pwcca_keep}.get(m), dims=dims)
+                rows.append({"layer_a": la, "layer_b": lb, "method": m, "similarity": r.similarity,
+                             "dims_a": r.dims_a, "dims_b": r.dims_b, "n_samples": r.n_samples})
+    df = pd.DataFrame(rows, columns=RESULT_COLUMNS)
+    write_csv(df, out)
     return df

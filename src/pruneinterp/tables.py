@@ -158,3 +158,25 @@ def consistency(units: pd.DataFrame) -> pd.DataFrame:
                          "pct_still_interpretable": 100.0 * both.mean() if len(base) else float("nan"),
                          "pct_same_concept": 100.0 * same.mean() if both.any() else float("nan")})
     return pd.DataFrame(rows)
+
+
+def similarity_table(paths: Sequence[str], runs: Sequence[dict[str, Any]], out: str,
+                     accuracy: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Stack per-run similarity tables (Contract 3) with their run identity (``runs[i]``; with the
+    study's accuracy table, the run's measured sparsity is added). The similarity measure's column
+    ``method`` is renamed ``metric`` here, since ``method`` names the pruning method of the run."""
+    if accuracy is not None:
+        keys = ARM_COLUMNS + ["seed", "level"]
+        sparsity = accuracy.drop_duplicates(keys).set_index(keys)["sparsity"]
+        runs = [{**run, "sparsity": float(sparsity.loc[tuple(run[k] for k in keys)])} for run in runs]
+    frames = []
+    for path, run in zip(paths, runs):
+        df = _read(path).rename(columns={"method": "metric"})
+        for key, value in run.items():
+            df[key] = value
+        frames.append(df)
+    table = pd.concat(frames, ignore_index=True)
+    ident = list(runs[0]) if runs else []
+    table = table[ident + [c for c in table.columns if c not in ident]]
+    write_csv(table, out)
+    return table

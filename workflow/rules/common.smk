@@ -40,6 +40,16 @@ FIGURES = {
                   "needs": [("{method}", "oneshot", r) for r in ("finetune_sgd", "reinit", "random_reinit")]},
     "bl_table3": {"study": "blakeney", "tables": ["accuracy"], "paper": "Blakeney et al. 2020", "table": True,
                   "needs": [("{method}", "iterative", "finetune_sgd")]},
+    "bl_fig2": {"study": "blakeney", "tables": ["similarity"], "paper": "Blakeney et al. 2020", "similarity": True,
+                "needs": [("{method}", "iterative", "finetune_sgd")]},
+    "bl_fig3": {"study": "blakeney", "tables": ["similarity_epochs"], "paper": "Blakeney et al. 2020",
+                "similarity": True, "needs": [("{method}", "oneshot", "{retrain}")]},
+    "bl_fig4": {"study": "blakeney", "tables": ["similarity"], "paper": "Blakeney et al. 2020", "similarity": True,
+                "needs": [("{method}", "iterative", "finetune_sgd")]},
+    "bl_fig5": {"study": "blakeney", "tables": ["similarity"], "paper": "Blakeney et al. 2020", "similarity": True,
+                "needs": [("{method}", "oneshot", r) for r in ("reinit", "random_reinit")]},
+    "bl_metrics": {"study": "blakeney", "tables": ["similarity"], "paper": "Blakeney et al. 2020",
+                   "similarity": True, "needs": [("{method}", "iterative", "finetune_sgd")]},
 }
 FIGURE_METHOD_DEFAULT = {"vrs": "magnitude_global", "bl": "magnitude_layerwise"}
 
@@ -51,7 +61,7 @@ wildcard_constraints:
     method=r"[a-z0-9_]+",
     schedule=r"iterative|oneshot",
     retrain=r"[a-z_]+",
-    run=r"results/(dense|[a-z_]+)/.+",
+    run=r"results/[a-z_]+/[A-Za-z0-9_\-]+/seed\d+(/.+)?",
 
 
 def _fail(message):
@@ -124,8 +134,11 @@ def _check_config():
         study = spec["study"]
         if study not in config["studies"]:
             continue
+        if spec.get("similarity") and not config["studies"][study].get("similarity"):
+            continue
         for method, schedule, retrain in spec.get("needs", []):
             method = method.format(method=fcfg.get("method"))
+            retrain = retrain.format(retrain=fcfg.setdefault("retrain", "finetune_sgd")) if "{" in retrain else retrain
             if not study_has(study, method, schedule, retrain):
                 _fail(f"figures.{fig} needs an arm of studies.{study} with method {method}, schedule {schedule} "
                       f"and retrain {retrain}; add it, set figures.{fig}.method, or remove the study")
@@ -291,6 +304,60 @@ def extract_checkpoint(wildcards):
     return wildcards.run + "/checkpoint.pt"
 
 
+def similarity_params():
+    return canonical(dict(config["similarity"]))
+
+
+def similarity_studies():
+    return [s for s, cfg in config["studies"].items() if cfg.get("similarity")]
+
+
+def study_similarities(wildcards):
+    return [_run_path(r, "similarity.csv") for r in study_runs(wildcards.study)]
+
+
+def similarity_reference(wildcards):
+    """The network a run is compared with: the dense model of its seed; for the per-epoch
+    checkpoints of bl_fig3, the network before retraining (epoch 0)."""
+    import re
+
+    run = wildcards.run
+    if re.search(r"/epochs/epoch\d+$", run):
+        return run.rsplit("/", 1)[0] + "/epoch0/similarity_activations.h5"
+    m = re.match(r"results/[^/]+/([^/]+)/seed(\d+)", run)
+    if not m:
+        _fail(f"no reference network for {run}")
+    return dense_dir(m.group(1), m.group(2)) + "/similarity_activations.h5"
+
+
+def _epoch_run():
+    """bl_fig3's run: the most pruned level of figures.bl_fig3's arm (method, one-shot, retrain) of
+    the first study with similarity, first seed; None when no study computes similarity."""
+    studies = [s for s in similarity_studies() if FIGURES["bl_fig3"]["study"] == s]
+    if not studies:
+        return None
+    study = studies[0]
+    fcfg = config["figures"]["bl_fig3"]
+    method, retrain = fcfg["method"], fcfg.get("retrain", "finetune_sgd")
+    arm = find_arm(study, method, "oneshot")
+    if retrain not in arm["retrain"] or retrain in ("none",):
+        _fail(f"figures.bl_fig3.retrain = {retrain!r}; allowed: the retrain strategies of studies.{study}'s "
+              f"{method}/oneshot arm that train ({', '.join(r for r in arm['retrain'] if r != 'none')})")
+    seed, level = config["studies"][study]["seeds"][0], arm["levels"]
+    model = config["studies"][study]["model"]
+    w = {"study": study, "model": model, "seed": str(seed), "method": method, "schedule": "oneshot",
+         "retrain": retrain, "level": str(level)}
+
+    class _W(dict):
+        __getattr__ = dict.__getitem__
+
+    epochs = config["finetune"]["epochs"] if retrain.startswith("finetune_") else config["train"]["epochs"]
+    return {"dir": RUN_DIR.format(**w) + "/epochs", "epochs": epochs, "inputs": retrain_input(_W(w)),
+            "params": retrain_params(_W(w)),
+            "ident": {"study": study, "model": model, "seed": seed, "method": method, "schedule": "oneshot",
+                      "retrain": retrain, "level": level}}
+
+
 def dissect_params():
     d = config["dissect"]
     return canonical({k: d[k] for k in ("layers", "quantile", "iou_threshold", "budget", "bootstrap")})
@@ -300,7 +367,8 @@ def study_tables_files(study):
     t = f"{RESULTS}/{study}/tables"
     return {"accuracy": f"{t}/accuracy.csv", "sparsity": f"{t}/sparsity.csv",
             "units": f"{t}/dissection_units.csv", "summary": f"{t}/dissection_summary.csv",
-            "bootstrap": f"{t}/dissection_bootstrap.csv", "baseline": f"{t}/dissection_baseline.csv"}
+            "bootstrap": f"{t}/dissection_bootstrap.csv", "baseline": f"{t}/dissection_baseline.csv",
+            "similarity": f"{t}/similarity.csv", "similarity_epochs": f"{t}/similarity_epochs.csv"}
 
 
 def figure_files(name):
@@ -315,10 +383,17 @@ def figure_inputs(name):
     return {key: files[key] for key in tables}
 
 
+def figure_enabled(fig):
+    """A figure is drawn when its study is configured (and, for similarity figures, computes similarity)."""
+    spec = FIGURES[fig]
+    study = config["studies"].get(spec["study"])
+    return study is not None and (not spec.get("similarity") or bool(study.get("similarity")))
+
+
 def all_targets():
     targets = []
     for fig, spec in FIGURES.items():
-        if spec["study"] in config["studies"]:
+        if figure_enabled(fig):
             targets += figure_files(fig)
     if config["dissect"]["ground_truth"]["labels"]:
         targets.append(f"{RESULTS}/validation/ground_truth.csv")
@@ -342,3 +417,6 @@ def chain_priority(wildcards):
     seeds' sequential chains advance together and no chain is left running alone at the end;
     extraction and dissection (leaves of the DAG, priority 0) fill the remaining cores."""
     return 1000 - int(wildcards.level)
+
+
+EPOCH_RUN = _epoch_run()
