@@ -335,9 +335,13 @@ def bl_table3(acc: pd.DataFrame, outputs: Sequence[str], title: str, dpi: int, m
 METHOD_NAMES = {"svcca": "SVCCA", "pwcca": "PWCCA", "cka": "linear CKA"}
 
 
-def _similarity_note(sim: pd.DataFrame) -> str:
-    n = int(sim["n_samples"].iloc[0]) if "n_samples" in sim and len(sim) else 0
-    return f"similarity to the dense model per layer; {n} samples per layer"
+CONV_NOTE = {"positions": "conv layers: (image, position) samples", "mean": "conv layers: spatial means"}
+
+
+def _similarity_note(sim: pd.DataFrame, conv: str | None = None) -> str:
+    n = sorted(set(sim["n_samples"].astype(int))) if "n_samples" in sim and len(sim) else []
+    samples = "/".join(str(v) for v in n)
+    return f"{CONV_NOTE.get(conv or '', 'conv layers: ?')}, {samples} samples"
 
 
 def _layer_order(sim: pd.DataFrame) -> list[str]:
@@ -357,7 +361,8 @@ def _rate_label(df: pd.DataFrame) -> pd.Series:
     return (100 * df["sparsity"]).round(1).astype(str) + "%"
 
 
-def bl_fig2(sim: pd.DataFrame, outputs: Sequence[str], title: str, dpi: int, method: str, **_: Any) -> None:
+def bl_fig2(sim: pd.DataFrame, outputs: Sequence[str], title: str, dpi: int, method: str, conv: str | None = None,
+            **_: Any) -> None:
     """Distribution over layers of SVCCA similarity to the dense model, per sparsity (iterative)."""
     df = _pick(sim, "bl_fig2", "svcca", method=method, schedule="iterative", retrain="finetune_sgd").copy()
     df = df[df["level"] > 0].sort_values("level")
@@ -371,7 +376,7 @@ def bl_fig2(sim: pd.DataFrame, outputs: Sequence[str], title: str, dpi: int, met
     ax.set_ylim(0, 1.02)
     ax.legend(title="layer", fontsize="x-small", loc="lower left")
     ax.grid(True, axis="y", alpha=0.3)
-    ax.set_title(f"{title}\n{method}, iterative, fine-tuned; {_similarity_note(df)}", fontsize="medium")
+    ax.set_title(f"{title}\n{method}, iterative, fine-tuned; {_similarity_note(df, conv)}", fontsize="medium")
     _save(fig, outputs, dpi)
 
 
@@ -382,7 +387,8 @@ def _heatmap(pivot: pd.DataFrame, ax: plt.Axes, xlabel: str) -> None:
     ax.set_ylabel("layer")
 
 
-def bl_fig3(epochs: pd.DataFrame, outputs: Sequence[str], title: str, dpi: int, **_: Any) -> None:
+def bl_fig3(epochs: pd.DataFrame, outputs: Sequence[str], title: str, dpi: int, conv: str | None = None,
+            **_: Any) -> None:
     """Layer x retraining epoch: similarity of the most pruned network to itself before retraining."""
     df = epochs[epochs["metric"] == "svcca"]
     if df.empty:
@@ -392,11 +398,12 @@ def bl_fig3(epochs: pd.DataFrame, outputs: Sequence[str], title: str, dpi: int, 
     _heatmap(pivot, ax, "epoch of retraining (0 = pruned, before retraining)")
     r = df.iloc[0]
     ax.set_title(f"{title}\n{r['method']}, one-shot level {r['level']}, {r['retrain']}, seed {r['seed']}; "
-                 f"vs epoch 0", fontsize="small")
+                 f"vs epoch 0\n{_similarity_note(df, conv)}", fontsize="small")
     _save(fig, outputs, dpi)
 
 
-def bl_fig4(sim: pd.DataFrame, outputs: Sequence[str], title: str, dpi: int, method: str, **_: Any) -> None:
+def bl_fig4(sim: pd.DataFrame, outputs: Sequence[str], title: str, dpi: int, method: str, conv: str | None = None,
+            **_: Any) -> None:
     """Layer x sparsity heatmap of SVCCA similarity to the dense model (iterative pruning)."""
     df = _pick(sim, "bl_fig4", "svcca", method=method, schedule="iterative", retrain="finetune_sgd").copy()
     df["rate"] = _rate_label(df)
@@ -406,11 +413,13 @@ def bl_fig4(sim: pd.DataFrame, outputs: Sequence[str], title: str, dpi: int, met
     fig, ax = plt.subplots(figsize=(1.6 + 0.75 * pivot.shape[1], 1.2 + 0.45 * pivot.shape[0]))
     _heatmap(pivot, ax, "% of prunable weights removed (iterative)")
     model = df["model"].iloc[0] if "model" in df else ""
-    ax.set_title(f"{title}\n{model} (VGG-style), {method}, iterative, fine-tuned", fontsize="small")
+    ax.set_title(f"{title}\n{model} (VGG-style), {method}, iterative, fine-tuned\n{_similarity_note(df, conv)}",
+                 fontsize="small")
     _save(fig, outputs, dpi)
 
 
-def bl_fig5(sim: pd.DataFrame, outputs: Sequence[str], title: str, dpi: int, method: str, **_: Any) -> None:
+def bl_fig5(sim: pd.DataFrame, outputs: Sequence[str], title: str, dpi: int, method: str, conv: str | None = None,
+            **_: Any) -> None:
     """Similarity distributions over layers for re-init vs random sparse init (and fine-tuned
     magnitude pruning for reference), per target sparsity."""
     df = _pick(sim, "bl_fig5", "svcca", method=method, schedule="oneshot").copy()
@@ -427,11 +436,12 @@ def bl_fig5(sim: pd.DataFrame, outputs: Sequence[str], title: str, dpi: int, met
     ax.set_ylim(0, 1.02)
     ax.grid(True, axis="y", alpha=0.3)
     ax.legend(fontsize="small", loc="lower left")
-    ax.set_title(f"{title}\n{method}; boxes: the layers; {_similarity_note(df)}", fontsize="medium")
+    ax.set_title(f"{title}\n{method}; boxes: the layers; {_similarity_note(df, conv)}", fontsize="medium")
     _save(fig, outputs, dpi)
 
 
-def bl_metrics(sim: pd.DataFrame, outputs: Sequence[str], title: str, dpi: int, method: str, **_: Any) -> None:
+def bl_metrics(sim: pd.DataFrame, outputs: Sequence[str], title: str, dpi: int, method: str,
+               conv: str | None = None, **_: Any) -> None:
     """For each sparsity: SVCCA vs PWCCA vs linear CKA (mean over layers, bars: min-max over layers),
     iterative (left) and one-shot strategies (right)."""
     fig, axes = plt.subplots(1, 2, figsize=(12, 4), gridspec_kw={"wspace": 0.25, "width_ratios": [1, 1.2]})
@@ -459,7 +469,8 @@ def bl_metrics(sim: pd.DataFrame, outputs: Sequence[str], title: str, dpi: int, 
         handles, labels = ax.get_legend_handles_labels()
         if handles:
             ax.legend(handles, [METHOD_NAMES.get(lbl, lbl) for lbl in labels], fontsize="small", loc="lower left")
-    fig.suptitle(f"{title} ({method}; does the conclusion depend on the metric?)")
+    fig.suptitle(f"{title} ({method}; does the conclusion depend on the metric?)\n{_similarity_note(it, conv)}",
+                 fontsize="medium")
     _save(fig, outputs, dpi)
 
 

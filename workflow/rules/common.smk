@@ -134,8 +134,11 @@ def _check_config():
         study = spec["study"]
         if study not in config["studies"]:
             continue
-        if spec.get("similarity") and not config["studies"][study].get("similarity"):
-            continue
+        if spec.get("similarity"):
+            # the figure says how conv layers were turned into samples (and is redrawn if that changes)
+            fcfg["conv"] = config["similarity"]["conv"]
+            if not config["studies"][study].get("similarity"):
+                continue
         for method, schedule, retrain in spec.get("needs", []):
             method = method.format(method=fcfg.get("method"))
             retrain = retrain.format(retrain=fcfg.setdefault("retrain", "finetune_sgd")) if "{" in retrain else retrain
