@@ -17,6 +17,7 @@ include: "workflow/rules/prune.smk"
 include: "workflow/rules/extract.smk"
 include: "workflow/rules/dissect.smk"
 include: "workflow/rules/similarity.smk"
+include: "workflow/rules/mis.smk"
 include: "workflow/rules/figures.smk"
 
 

@@ -58,7 +58,8 @@ def test_whole_dag_produces_figures_and_tidy_tables(workflow_run):
     study = cfg["studies"]["frankle_bau"]
     levels = study["arms"][0]["levels"]
     for fig in ("fb_fig1", "fb_fig2", "fb_fig3", "fb_fig4", "vrs_fig1", "vrs_fig2", "vrs_fig3", "vrs_fig4",
-                "bl_table1", "bl_table3", "bl_fig2", "bl_fig3", "bl_fig4", "bl_fig5", "bl_metrics"):
+                "bl_table1", "bl_table3", "bl_fig2", "bl_fig3", "bl_fig4", "bl_fig5", "bl_metrics",
+                "vrs_fig5", "vrs_fig6", "mis_vs_dissection"):
         assert (wd / f"results/figures/{fig}.png").stat().st_size > 1000, fig
     acc = pd.read_csv(wd / "results/frankle_bau/tables/accuracy.csv")
     assert list(acc.columns) == ["study", "model", "seed", "method", "schedule", "retrain", "level", "sparsity",
@@ -94,6 +95,13 @@ def test_whole_dag_produces_figures_and_tidy_tables(workflow_run):
     ep = pd.read_csv(wd / "results/blakeney/tables/similarity_epochs.csv")
     assert sorted(ep["epoch"].unique()) == list(range(cfg["finetune"]["epochs"] + 1))
     assert np.allclose(ep[ep["epoch"] == 0]["similarity"], 1.0)
+    # MIS of every unit of every von Rad & Seuffert run; per-class accuracy of the class units
+    mis = pd.read_csv(wd / "results/von_rad_seuffert/tables/mis.csv")
+    assert {"layer", "unit", "mis", "n_tasks", "method", "retrain", "level", "sparsity"} <= set(mis.columns)
+    scored = mis[mis["n_tasks"] > 0]
+    assert len(scored) and scored["mis"].between(0, 1).all() and mis[mis["n_tasks"] == 0]["mis"].isna().all()
+    classes = pd.read_csv(wd / "results/von_rad_seuffert/tables/class_accuracy.csv")
+    assert set(classes["class"]) == set(range(10))
     gt = pd.read_csv(wd / "results/validation/ground_truth.csv")
     assert list(gt.columns) == ["unit", "planted", "label", "iou", "iou_bound", "interpretable", "recovered"]
     assert not gt[gt["planted"] == "noise"]["interpretable"].any()
@@ -201,7 +209,13 @@ def test_new_finetuning_lr_reruns_only_the_finetuned_runs(workflow_run):
                     expected_prune += (levels - 1) * len(study["seeds"])
     assert planned.get("retrain") == expected_retrain, proc.stdout[-3000:]  # not finetune_adam, reinit, none
     assert planned.get("prune_iterative", 0) == expected_prune
-    assert not {"train_dense", "prune_oneshot", "generate_data", "extract_activations", "fb_fig1"} & set(planned)
+    assert not {"train_dense", "prune_oneshot", "generate_data", "fb_fig1"} & set(planned)
+    # only the re-fine-tuned runs are extracted again (for the studies that measure MIS or dissect)
+    expected_extract = sum(
+        (len(arm["targets"]) if arm["schedule"] == "oneshot" else arm["levels"]) * len(study["seeds"])
+        for study in cfg["studies"].values() if study.get("mis") or study.get("dissect")
+        for arm in study["arms"] if "finetune_sgd" in arm["retrain"])
+    assert planned.get("extract_activations", 0) == expected_extract
 
 
 def test_paper_config_dry_run_builds_the_full_dag_on_disk_data(tmp_path):

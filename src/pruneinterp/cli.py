@@ -132,6 +132,20 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--max-samples", type=int, default=20000, help="random subset of positions (seeded)")
     s.add_argument("--seed", type=int, default=0)
 
+    s = sub.add_parser("mis", help="Mechanistic Interpretability Score of every unit (machine 2-AFC)")
+    s.add_argument("--activations", required=True)
+    s.add_argument("--probe", required=True)
+    s.add_argument("--out", required=True, help="CSV: layer,unit,mis,n_tasks")
+    s.add_argument("--layer", action="append", default=None)
+    s.add_argument("--n-tasks", type=int, default=20)
+    s.add_argument("--k", type=int, default=9, help="explanations per side and task")
+    s.add_argument("--alpha", type=float, default=None, help="score sigmoid(alpha * d); default: 0/1 correctness")
+    s.add_argument("--pooling", choices=["mean", "max"], default="mean")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--backend", default="features", help="image similarity: features (offline), dreamsim, lpips")
+    s.add_argument("--weights", default=None, help="local weights for dreamsim / lpips")
+    s.add_argument("--class-accuracy-out", default=None, help="also write per-class top-1 accuracy on the probe")
+
     s = sub.add_parser("ground-truth", help="validate dissection on planted units (exact concept detectors + noise)")
     s.add_argument("--probe", required=True)
     s.add_argument("--out", required=True, help="CSV: planted vs found label per unit")
@@ -184,6 +198,10 @@ def run(args: argparse.Namespace) -> None:
                 raise ValueError(f"--pair must be LAYER_A:LAYER_B, got {args.pair}") from None
         stages.similarity(args.a, args.b, args.out, args.layer, args.method or ["svcca"], args.keep, args.dims,
                           args.conv, args.max_samples, args.seed, pairs, args.pwcca_keep)
+    elif args.stage == "mis":
+        stages.mis(args.activations, args.probe, args.out, args.layer,
+                   {"n_tasks": args.n_tasks, "k": args.k, "alpha": args.alpha, "pooling": args.pooling,
+                    "seed": args.seed}, args.backend, args.weights, args.class_accuracy_out)
     elif args.stage == "ground-truth":
         stages.ground_truth(args.probe, args.out, args.label, args.noise_units, args.quantile, args.iou_threshold,
                             args.seed, args.downsample, args.activations_out)

@@ -17,6 +17,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter  # noqa: E402
@@ -474,13 +475,116 @@ def bl_metrics(sim: pd.DataFrame, outputs: Sequence[str], title: str, dpi: int, 
     _save(fig, outputs, dpi)
 
 
+def _mis_per_run(mis: pd.DataFrame) -> pd.DataFrame:
+    """Mean MIS over the scored (non-constant) units of every run, and the number of constant units."""
+    keys = [c for c in ("method", "schedule", "retrain", "seed", "level", "sparsity") if c in mis]
+    g = mis.groupby(keys, as_index=False).agg(mis=("mis", "mean"), constant=("n_tasks", lambda v: int((v == 0).sum())))
+    g["rate"] = 100.0 * g["sparsity"]
+    return g
+
+
+def vrs_fig5(mis: pd.DataFrame, outputs: Sequence[str], title: str, dpi: int, **_: Any) -> None:
+    """Average MIS vs pruning rate per method; black: no fine-tuning; Pearson r (MIS, rate)."""
+    from scipy.stats import pearsonr
+
+    df = _mis_per_run(mis)
+    df = df[df["schedule"] == "oneshot"]
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for method in sorted(df["method"].unique(), key=lambda m: (m.startswith("random_"), m)):
+        color, ls, marker = _family(method)
+        for retrain in sorted(df["retrain"].unique()):
+            sub = df[(df["method"] == method) & (df["retrain"] == retrain)].sort_values("rate")
+            if sub.empty:
+                continue
+            c = "black" if retrain == "none" else color
+            ax.plot(sub["rate"], sub["mis"], color=c, ls=ls if retrain != "finetune_adam" else ":", marker=marker,
+                    ms=4, label=f"{method}, {retrain}" if retrain != "none" else None)
+    pruned = df[df["level"] > 0]
+    r, p = pearsonr(pruned["rate"], pruned["mis"]) if len(pruned) > 2 else (float("nan"), float("nan"))
+    ax.text(0.02, 0.04, f"Pearson r(MIS, rate) = {r:.3f}, p = {p:.2g} (n = {len(pruned)} pruned models)",
+            transform=ax.transAxes, fontsize="small")
+    ax.set_xlabel(RATE_LABEL)
+    ax.set_ylabel("average MIS (scored units)")
+    layers = ", ".join(dict.fromkeys(mis["layer"]))
+    ax.set_title(f"{title}\none-shot; black: no fine-tuning; layers {layers}", fontsize="medium")
+    ax.set_xlim(-2, 102)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize="x-small", loc="upper right")
+    _save(fig, outputs, dpi)
+
+
+def vrs_fig6(mis: pd.DataFrame, outputs: Sequence[str], title: str, dpi: int, method: str, retrain: str = "finetune_sgd",
+             level: int = 1, classes: pd.DataFrame | None = None, **_: Any) -> None:
+    """Per class: top-1 accuracy on the probe and MIS of its class (softmax) unit, for one pruned model,
+    with moving averages and their Pearson correlation."""
+    from scipy.stats import pearsonr
+
+    if classes is None:
+        raise ValueError("vrs_fig6 needs the per-class accuracy table")
+    arm = dict(method=method, schedule="oneshot", retrain=retrain, level=level)
+    units = _select(mis, "vrs_fig6", **arm)
+    units = units[units["layer"] == units["layer"].iloc[-1]]  # the last MIS layer: the class units
+    acc = _select(classes, "vrs_fig6", **arm)
+    df = acc.merge(units[["unit", "mis"]], left_on="class", right_on="unit").sort_values("class")
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    window = max(2, len(df) // 5)
+    ax.plot(df["class"], 100 * df["top1"], "o", color="tab:blue", alpha=0.5, label="class accuracy (%)")
+    ax.plot(df["class"], 100 * df["top1"].rolling(window, center=True, min_periods=1).mean(), color="tab:blue")
+    ax2 = ax.twinx()
+    ax2.plot(df["class"], df["mis"], "s", color="tab:red", alpha=0.5, label="MIS of the class unit")
+    ax2.plot(df["class"], df["mis"].rolling(window, center=True, min_periods=1).mean(), color="tab:red")
+    ok = df[["top1", "mis"]].dropna()
+    r, p = pearsonr(ok["top1"], ok["mis"]) if len(ok) > 2 and ok["mis"].nunique() > 1 else (float("nan"), float("nan"))
+    ax.set_xticks(df["class"], df["name"], rotation=45, fontsize="small")
+    ax.set_ylabel("top-1 accuracy on the probe (%)", color="tab:blue")
+    ax2.set_ylabel("MIS", color="tab:red")
+    ax2.set_ylim(0, 1.05)
+    rate = 100 * acc["sparsity"].iloc[0]
+    ax.set_title(f"{title}\n{method}, one-shot {rate:.1f}% removed, {retrain}; lines: moving averages "
+                 f"(window {window}); Pearson r = {r:.2f} (p = {p:.2g})", fontsize="small")
+    _save(fig, outputs, dpi)
+
+
+def mis_vs_dissection(mis: pd.DataFrame, outputs: Sequence[str], title: str, dpi: int,
+                      summary: pd.DataFrame | None = None, accuracy: pd.DataFrame | None = None, **_: Any) -> None:
+    """The same checkpoints by three measures: average MIS, interpretable units (dissection) and top-1
+    accuracy, against % of prunable weights remaining, one line per seed."""
+    per_run = _remaining(_mis_per_run(mis))
+    panels = [(per_run, "mis", "average MIS (scored units)")]
+    if summary is not None:
+        counts = _remaining(summary.groupby(["seed", "level", "sparsity"], as_index=False)["interpretable_units"].sum())
+        panels.append((counts, "interpretable_units", "interpretable units (dissection)"))
+    if accuracy is not None:
+        acc = final_accuracy(accuracy).copy()
+        acc["top1_pct"] = 100 * acc["top1"]
+        panels.append((acc, "top1_pct", "top-1 val accuracy (%)"))
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.3 * len(panels), 3.6), gridspec_kw={"wspace": 0.35})
+    axes = np.atleast_1d(axes)
+    for ax, (df, col, label) in zip(axes, panels):
+        sns.lineplot(df, x="remaining", y=col, hue="seed", marker="o", palette="tab10", ax=ax)
+        ax.set_ylabel(label)
+        _xaxis(ax)
+    both = per_run.merge(panels[1][0][["seed", "level", "interpretable_units"]], on=["seed", "level"]) \
+        if summary is not None else None
+    note = ""
+    if both is not None and len(both) > 2:
+        from scipy.stats import spearmanr
+
+        rho, p = spearmanr(both["mis"], both["interpretable_units"])
+        note = f"; Spearman(MIS, interpretable units) = {rho:.2f} (p = {p:.2g})"
+    layers = ", ".join(dict.fromkeys(mis["layer"]))
+    fig.suptitle(f"{title} (MIS layers: {layers}{note})", fontsize="medium")
+    _save(fig, outputs, dpi)
+
+
 FIGURES = {"fb_fig1": (fb_fig1, "accuracy"), "fb_fig2": (fb_fig2, "summary", "bootstrap", "baseline"), "fb_fig3": (fb_fig3, "summary"),
            "fb_fig4": (fb_fig4, "units"), "vrs_fig1": (vrs_fig1, "accuracy"), "vrs_fig2": (vrs_fig2, "accuracy"),
            "vrs_fig3": (vrs_fig3, "accuracy"), "vrs_fig4": (vrs_fig4, "accuracy"),
            "bl_table1": (bl_table1, "accuracy"), "bl_table3": (bl_table3, "accuracy"),
            "bl_fig2": (bl_fig2, "similarity"), "bl_fig3": (bl_fig3, "similarity_epochs"),
            "bl_fig4": (bl_fig4, "similarity"), "bl_fig5": (bl_fig5, "similarity"),
-           "bl_metrics": (bl_metrics, "similarity")}
+           "bl_metrics": (bl_metrics, "similarity"), "vrs_fig5": (vrs_fig5, "mis"),
+           "vrs_fig6": (vrs_fig6, "mis", "classes"), "mis_vs_dissection": (mis_vs_dissection, "mis", "summary", "accuracy")}
 
 
 def draw(name: str, tables: dict[str, str | os.PathLike[str]], outputs: Sequence[str], **params: Any) -> None:

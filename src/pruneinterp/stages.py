@@ -372,3 +372,51 @@ def similarity(a_path: str, b_path: str, out: str, layers: list[str] | None = No
     df = pd.DataFrame(rows, columns=RESULT_COLUMNS)
     write_csv(df, out)
     return df
+
+
+CLASS_ACCURACY_COLUMNS = ["class", "name", "n", "top1"]
+
+
+def mis(activations: str, probe_dir: str, out: str, layers: list[str] | None = None,
+        cfg: dict[str, Any] | None = None, backend: str = "features", weights: str | None = None,
+        class_accuracy_out: str | None = None) -> pd.DataFrame:
+    """Mechanistic Interpretability Score of every unit of ``layers`` (default: all layers of the
+    file) -> Contract 3 table ``layer,unit,mis,n_tasks`` (constant units: mis empty, n_tasks 0).
+    ``class_accuracy_out`` also writes the per-class top-1 accuracy on the probe from the file's
+    logits and targets (for the class units of the last layer, von Rad & Seuffert Fig. 6)."""
+    from .activations import open_activations
+    from .mis import RESULT_COLUMNS, MISConfig, load_backend, mis_layer
+
+    config = MISConfig(**(cfg or {}))
+    probe = Probe(probe_dir)
+    similarity = load_backend(backend, weights)
+    frames = []
+    with open_activations(activations) as f:
+        image_index = f["image_index"][:]
+        if image_index.max(initial=-1) >= len(probe):
+            raise InputError(f"{activations}: image_index exceeds the {len(probe)} images of {probe_dir}")
+        available = list(f["layers"])
+        for layer in layers or available:
+            if layer not in available:
+                raise InputError(f"{activations}: no layer {layer!r}; available: {', '.join(available)}")
+            if len(image_index) < config.min_images():
+                raise InputError(f"{activations}: {len(image_index)} probe images, MIS needs at least "
+                                 f"{config.min_images()} (mis.n_tasks, mis.k)")
+            values, n_tasks = mis_layer(f["layers"][layer][:], similarity,
+                                        lambda rows: probe.images(image_index[rows]), config)
+            frames.append(pd.DataFrame({"layer": layer, "unit": np.arange(len(values)), "mis": values,
+                                        "n_tasks": n_tasks}, columns=RESULT_COLUMNS))
+        if class_accuracy_out:
+            if "logits" not in f or "targets" not in f:
+                raise InputError(f"{activations}: per-class accuracy needs /logits and /targets")
+            logits, targets = f["logits"][:], f["targets"][:]
+            pred = logits.argmax(1)
+            names = (pd.read_csv(Path(probe_dir) / "targets.csv").drop_duplicates("target").set_index("target")["class"]
+                     if (Path(probe_dir) / "targets.csv").is_file() else pd.Series(dtype=str))
+            rows = [{"class": c, "name": names.get(c, str(c)), "n": int((targets == c).sum()),
+                     "top1": float((pred[targets == c] == c).mean()) if (targets == c).any() else float("nan")}
+                    for c in range(logits.shape[1])]
+            write_csv(pd.DataFrame(rows, columns=CLASS_ACCURACY_COLUMNS), class_accuracy_out)
+    df = pd.concat(frames, ignore_index=True)
+    write_csv(df, out)
+    return df

@@ -162,16 +162,23 @@ def consistency(units: pd.DataFrame) -> pd.DataFrame:
 
 def similarity_table(paths: Sequence[str], runs: Sequence[dict[str, Any]], out: str,
                      accuracy: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Stack per-run similarity tables (Contract 3) with their run identity (``runs[i]``; with the
-    study's accuracy table, the run's measured sparsity is added). The similarity measure's column
-    ``method`` is renamed ``metric`` here, since ``method`` names the pruning method of the run."""
+    """Per-run similarity tables (Contract 3) stacked by :func:`run_table`; the similarity measure's
+    column ``method`` is renamed ``metric``, since ``method`` names the pruning method of the run."""
+    return run_table(paths, runs, out, accuracy, rename={"method": "metric"})
+
+
+def run_table(paths: Sequence[str], runs: Sequence[dict[str, Any]], out: str,
+              accuracy: pd.DataFrame | None = None, rename: dict[str, str] | None = None) -> pd.DataFrame:
+    """Stack per-run tables (MIS, per-class accuracy, similarity) with their run identity
+    (``runs[i]``) and, given the study's accuracy table, the run's measured sparsity; ``rename``
+    renames columns of the per-run tables first (where they clash with the identity)."""
     if accuracy is not None:
         keys = ARM_COLUMNS + ["seed", "level"]
         sparsity = accuracy.drop_duplicates(keys).set_index(keys)["sparsity"]
         runs = [{**run, "sparsity": float(sparsity.loc[tuple(run[k] for k in keys)])} for run in runs]
     frames = []
     for path, run in zip(paths, runs):
-        df = _read(path).rename(columns={"method": "metric"})
+        df = _read(path).rename(columns=rename or {})
         for key, value in run.items():
             df[key] = value
         frames.append(df)

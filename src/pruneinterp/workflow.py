@@ -6,6 +6,7 @@ import contextlib
 import logging
 import sys
 import time
+import traceback
 from typing import Any, Iterator
 
 
@@ -23,7 +24,11 @@ def job(smk: Any) -> Iterator[None]:
         torch.set_num_threads(max(1, int(smk.threads)))
         start = time.time()
         print(f"rule {smk.rule}: wildcards={dict(smk.wildcards)} threads={smk.threads}", flush=True)
-        yield
+        try:
+            yield
+        except BaseException:
+            traceback.print_exc(file=stream)  # the job's log says why it failed
+            raise
         print(f"done in {time.time() - start:.1f} s", flush=True)
     finally:
         sys.stdout, sys.stderr = old_out, old_err

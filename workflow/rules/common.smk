@@ -40,6 +40,12 @@ FIGURES = {
                   "needs": [("{method}", "oneshot", r) for r in ("finetune_sgd", "reinit", "random_reinit")]},
     "bl_table3": {"study": "blakeney", "tables": ["accuracy"], "paper": "Blakeney et al. 2020", "table": True,
                   "needs": [("{method}", "iterative", "finetune_sgd")]},
+    "vrs_fig5": {"study": "von_rad_seuffert", "tables": ["mis"], "paper": "von Rad & Seuffert 2024", "mis": True,
+                 "needs": []},
+    "vrs_fig6": {"study": "von_rad_seuffert", "tables": ["mis", "classes"], "paper": "von Rad & Seuffert 2024",
+                 "mis": True, "needs": [("{method}", "oneshot", "{retrain}")]},
+    "mis_vs_dissection": {"study": "frankle_bau", "tables": ["mis", "summary", "accuracy"], "mis": True,
+                          "paper": "Frankle & Bau 2019 / von Rad & Seuffert 2024"},
     "bl_fig2": {"study": "blakeney", "tables": ["similarity"], "paper": "Blakeney et al. 2020", "similarity": True,
                 "needs": [("{method}", "iterative", "finetune_sgd")]},
     "bl_fig3": {"study": "blakeney", "tables": ["similarity_epochs"], "paper": "Blakeney et al. 2020",
@@ -121,6 +127,11 @@ def _check_config():
         if len(fb) != 1 or len(fb[0]["retrain"]) != 1:
             _fail("studies.frankle_bau.arms must be exactly one arm with one retrain strategy "
                   "(the figures fb_fig1-4 draw one pruning chain per seed)")
+    if any(cfg.get("mis") for cfg in config["studies"].values()):
+        for layer in config["mis"]["layers"]:
+            if layer not in config["extract"]["layers"]:
+                _fail(f"mis.layers contains {layer!r}, which is not extracted; "
+                      f"allowed (extract.layers): {', '.join(config['extract']['layers'])}")
     for layer in config["dissect"]["layers"]:
         if layer not in config["extract"]["layers"]:
             _fail(f"dissect.layers contains {layer!r}, which is not extracted; "
@@ -134,6 +145,8 @@ def _check_config():
         study = spec["study"]
         if study not in config["studies"]:
             continue
+        if spec.get("mis") and not config["studies"][study].get("mis"):
+            continue
         if spec.get("similarity"):
             # the figure says how conv layers were turned into samples (and is redrawn if that changes)
             fcfg["conv"] = config["similarity"]["conv"]
@@ -145,6 +158,12 @@ def _check_config():
             if not study_has(study, method, schedule, retrain):
                 _fail(f"figures.{fig} needs an arm of studies.{study} with method {method}, schedule {schedule} "
                       f"and retrain {retrain}; add it, set figures.{fig}.method, or remove the study")
+    f6 = config["figures"].setdefault("vrs_fig6", {})
+    if "von_rad_seuffert" in config["studies"] and config["studies"]["von_rad_seuffert"].get("mis"):
+        arm = find_arm("von_rad_seuffert", f6.get("method", "magnitude_global"), "oneshot")
+        f6.setdefault("level", 1)
+        if not 1 <= f6["level"] <= arm["levels"]:
+            _fail(f"figures.vrs_fig6.level = {f6['level']}; allowed: 1..{arm['levels']} (the arm's one-shot targets)")
     seed = config["figures"]["fb_fig3"].setdefault("seed", 0)
     if "frankle_bau" in config["studies"] and seed not in config["studies"]["frankle_bau"]["seeds"]:
         _fail(f"figures.fb_fig3.seed = {seed}; allowed: {config['studies']['frankle_bau']['seeds']} "
@@ -307,6 +326,14 @@ def extract_checkpoint(wildcards):
     return wildcards.run + "/checkpoint.pt"
 
 
+def study_mis_files(wildcards):
+    return [_run_path(r, "mis.csv") for r in study_runs(wildcards.study)]
+
+
+def study_class_files(wildcards):
+    return [_run_path(r, "class_accuracy.csv") for r in study_runs(wildcards.study)]
+
+
 def similarity_params():
     return canonical(dict(config["similarity"]))
 
@@ -371,7 +398,8 @@ def study_tables_files(study):
     return {"accuracy": f"{t}/accuracy.csv", "sparsity": f"{t}/sparsity.csv",
             "units": f"{t}/dissection_units.csv", "summary": f"{t}/dissection_summary.csv",
             "bootstrap": f"{t}/dissection_bootstrap.csv", "baseline": f"{t}/dissection_baseline.csv",
-            "similarity": f"{t}/similarity.csv", "similarity_epochs": f"{t}/similarity_epochs.csv"}
+            "similarity": f"{t}/similarity.csv", "similarity_epochs": f"{t}/similarity_epochs.csv",
+            "mis": f"{t}/mis.csv", "classes": f"{t}/class_accuracy.csv"}
 
 
 def figure_files(name):
@@ -390,7 +418,8 @@ def figure_enabled(fig):
     """A figure is drawn when its study is configured (and, for similarity figures, computes similarity)."""
     spec = FIGURES[fig]
     study = config["studies"].get(spec["study"])
-    return study is not None and (not spec.get("similarity") or bool(study.get("similarity")))
+    return (study is not None and (not spec.get("similarity") or bool(study.get("similarity")))
+            and (not spec.get("mis") or bool(study.get("mis"))))
 
 
 def all_targets():
