@@ -161,3 +161,16 @@ def test_similarity_cli_compares_two_activation_files(tmp_path):
     assert main(["similarity", "--a", str(tmp_path / "a.h5"), "--b", str(tmp_path / "c.h5"), "--out",
                  str(tmp_path / "x.csv")]) == 2
     assert not (tmp_path / "x.csv").exists()
+
+
+def test_outputs_get_the_usual_file_permissions(tmp_path):
+    import os
+
+    from pruneinterp.io import write_csv
+
+    old = os.umask(0o022)
+    try:
+        write_csv(pd.DataFrame({"a": [1]}), tmp_path / "t.csv")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "t.csv").stat().st_mode & 0o777 == 0o644

@@ -475,9 +475,16 @@ def bl_metrics(sim: pd.DataFrame, outputs: Sequence[str], title: str, dpi: int, 
     _save(fig, outputs, dpi)
 
 
+def _backend(mis: pd.DataFrame) -> str:
+    """The image-similarity backend the MIS table was computed with (named on every MIS figure)."""
+    return ", ".join(map(str, dict.fromkeys(mis["backend"]))) if "backend" in mis else "unknown backend"
+
+
 def _mis_per_run(mis: pd.DataFrame) -> pd.DataFrame:
     """Mean MIS over the scored (non-constant) units of every run, and the number of constant units."""
     keys = [c for c in ("method", "schedule", "retrain", "seed", "level", "sparsity") if c in mis]
+    if mis["n_tasks"].eq(0).all():
+        raise ValueError("no scored units in the MIS table (every unit constant)")
     g = mis.groupby(keys, as_index=False).agg(mis=("mis", "mean"), constant=("n_tasks", lambda v: int((v == 0).sum())))
     g["rate"] = 100.0 * g["sparsity"]
     return g
@@ -506,7 +513,8 @@ def vrs_fig5(mis: pd.DataFrame, outputs: Sequence[str], title: str, dpi: int, **
     ax.set_xlabel(RATE_LABEL)
     ax.set_ylabel("average MIS (scored units)")
     layers = ", ".join(dict.fromkeys(mis["layer"]))
-    ax.set_title(f"{title}\none-shot; black: no fine-tuning; layers {layers}", fontsize="medium")
+    ax.set_title(f"{title}\none-shot; black: no fine-tuning; layers {layers}; similarity: {_backend(mis)}",
+                 fontsize="medium")
     ax.set_xlim(-2, 102)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize="x-small", loc="upper right")
@@ -541,7 +549,8 @@ def vrs_fig6(mis: pd.DataFrame, outputs: Sequence[str], title: str, dpi: int, me
     ax2.set_ylim(0, 1.05)
     rate = 100 * acc["sparsity"].iloc[0]
     ax.set_title(f"{title}\n{method}, one-shot {rate:.1f}% removed, {retrain}; lines: moving averages "
-                 f"(window {window}); Pearson r = {r:.2f} (p = {p:.2g})", fontsize="small")
+                 f"(window {window}); Pearson r = {r:.2f} (p = {p:.2g}); similarity: {_backend(mis)}",
+                 fontsize="small")
     _save(fig, outputs, dpi)
 
 
@@ -573,7 +582,7 @@ def mis_vs_dissection(mis: pd.DataFrame, outputs: Sequence[str], title: str, dpi
         rho, p = spearmanr(both["mis"], both["interpretable_units"])
         note = f"; Spearman(MIS, interpretable units) = {rho:.2f} (p = {p:.2g})"
     layers = ", ".join(dict.fromkeys(mis["layer"]))
-    fig.suptitle(f"{title} (MIS layers: {layers}{note})", fontsize="medium")
+    fig.suptitle(f"{title} (MIS layers: {layers}, similarity: {_backend(mis)}{note})", fontsize="medium")
     _save(fig, outputs, dpi)
 
 

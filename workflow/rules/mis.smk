@@ -33,6 +33,7 @@ rule study_mis_tables:
         classes=f"{RESULTS}/{{study}}/tables/class_accuracy.csv",
     params:
         runs=study_runs_params,
+        backend=config["mis"]["backend"],
     log:
         f"logs/{{study}}/mis_tables.log",
     conda:
