@@ -120,15 +120,26 @@ def _cross(a: _Side, b: _Side) -> torch.Tensor:
     return _coef(a).T @ (a.x.T @ b.x) @ _coef(b)
 
 
-def canonical_correlations(a: "np.ndarray | torch.Tensor", b: "np.ndarray | torch.Tensor", keep: float = 0.99,
-                           dims: int | None = None) -> tuple[np.ndarray, int, int, int]:
-    """(correlations descending, dims kept of a, of b, samples) of the SVD-reduced subspaces."""
+def _pair(a: "np.ndarray | torch.Tensor", b: "np.ndarray | torch.Tensor") -> tuple[torch.Tensor, torch.Tensor]:
+    """Both representations centred, float64; they must have the same samples."""
     xa, xb = _tensor(a), _tensor(b)
     if xa.shape[0] != xb.shape[0]:
         raise ValueError(f"the two representations have {xa.shape[0]} and {xb.shape[0]} samples; they must be "
                          f"the same inputs in the same order")
+    return xa, xb
+
+
+def _sides(xa: torch.Tensor, xb: torch.Tensor, keep: float, dims: int | None) -> tuple[_Side, _Side]:
     sa, sb = _side(xa, keep, dims), _side(xb, keep, dims)
     _check_samples(xa.shape[0], sa, sb)
+    return sa, sb
+
+
+def canonical_correlations(a: "np.ndarray | torch.Tensor", b: "np.ndarray | torch.Tensor", keep: float = 0.99,
+                           dims: int | None = None) -> tuple[np.ndarray, int, int, int]:
+    """(correlations descending, dims kept of a, of b, samples) of the SVD-reduced subspaces."""
+    xa, xb = _pair(a, b)
+    sa, sb = _sides(xa, xb, keep, dims)
     rho = torch.linalg.svdvals(_cross(sa, sb)).clamp(0.0, 1.0)
     return rho.numpy(), sa.k, sb.k, xa.shape[0]
 
@@ -141,11 +152,8 @@ def svcca(a: "np.ndarray | torch.Tensor", b: "np.ndarray | torch.Tensor", keep: 
 
 def pwcca(a: "np.ndarray | torch.Tensor", b: "np.ndarray | torch.Tensor", keep: float = 1.0,
           dims: int | None = None) -> Result:
-    xa, xb = _tensor(a), _tensor(b)
-    if xa.shape[0] != xb.shape[0]:
-        raise ValueError(f"the two representations have {xa.shape[0]} and {xb.shape[0]} samples")
-    sa, sb = _side(xa, keep, dims), _side(xb, keep, dims)
-    _check_samples(xa.shape[0], sa, sb)
+    xa, xb = _pair(a, b)
+    sa, sb = _sides(xa, xb, keep, dims)
     u, rho, _ = torch.linalg.svd(_cross(sa, sb), full_matrices=False)  # u: (ka, r) in a's basis
     rho = rho.clamp(0.0, 1.0)
     # <h_i, x_j> with h_i = Qa u_i: Qa^T Xa = S^-1 V^T (Xa^T Xa) (Gram route) or Q^T Xa (SVD route)
@@ -156,9 +164,7 @@ def pwcca(a: "np.ndarray | torch.Tensor", b: "np.ndarray | torch.Tensor", keep: 
 
 
 def linear_cka(a: "np.ndarray | torch.Tensor", b: "np.ndarray | torch.Tensor", **_: object) -> Result:
-    xa, xb = _tensor(a), _tensor(b)
-    if xa.shape[0] != xb.shape[0]:
-        raise ValueError(f"the two representations have {xa.shape[0]} and {xb.shape[0]} samples")
+    xa, xb = _pair(a, b)
     denom = torch.linalg.matrix_norm(xa.T @ xa) * torch.linalg.matrix_norm(xb.T @ xb)
     if denom == 0:
         raise ValueError("a representation is constant over the samples (no variance): similarity undefined")

@@ -195,10 +195,9 @@ def retrain(mask_path: str, train_path: str, val_path: str, out: dict[str, str],
         keep = {k: mask_ckpt[k] for k in ("model", "model_kwargs", "normalization", "seed")}
 
         def save_epoch(epoch: int, model: torch.nn.Module) -> None:
-            if epochs_dir is not None:
-                save_checkpoint(f"{epochs_dir}/epoch{epoch}/checkpoint.pt",
-                                {**keep, "state_dict": clean_state_dict(model), "masks": masks, "level": level,
-                                 "retrain": strategy, "epoch": epoch})
+            save_checkpoint(f"{epochs_dir}/epoch{epoch}/checkpoint.pt",
+                            {**keep, "state_dict": clean_state_dict(model), "masks": masks, "level": level,
+                             "retrain": strategy, "epoch": epoch})
 
         if epochs_dir is not None:
             attach_masks(net, masks)
@@ -206,7 +205,8 @@ def retrain(mask_path: str, train_path: str, val_path: str, out: dict[str, str],
             detach_masks(net)
         torch.manual_seed(seed)
         result = train(net, data, cfg, seed, norm, masks=masks, start_iteration=start, device=dev,
-                       evaluate_before=strategy.startswith("finetune_"), on_epoch=save_epoch)
+                       evaluate_before=strategy.startswith("finetune_"),
+                       on_epoch=save_epoch if epochs_dir is not None else None)
         metrics = result.metrics
     save_checkpoint(out["checkpoint"], {**{k: mask_ckpt[k] for k in ("model", "model_kwargs", "normalization", "seed")},
                                         "state_dict": net.state_dict(), "masks": masks, "sparsity": sp,
@@ -215,6 +215,11 @@ def retrain(mask_path: str, train_path: str, val_path: str, out: dict[str, str],
     ident = {"model": mask_ckpt["model"], **ident, "seed": seed, "level": level,
              "sparsity": sp["prunable_fraction_removed"]}
     write_csv(_metrics_frame(metrics, ident), out["metrics"])
+
+
+def _check_probe_rows(activations: str, image_index: np.ndarray, probe: Probe, probe_dir: str) -> None:
+    if image_index.max(initial=-1) >= len(probe):
+        raise InputError(f"{activations}: image_index exceeds the {len(probe)} images of {probe_dir}")
 
 
 def dissect(activations: str, probe_dir: str, out: str, layers: list[str] | None = None, quantile: float = 0.005,
@@ -235,8 +240,7 @@ def dissect(activations: str, probe_dir: str, out: str, layers: list[str] | None
     with open_activations(activations) as f:
         available = list(f["layers"])
         image_index = f["image_index"][:]
-        if image_index.max(initial=-1) >= len(probe):
-            raise InputError(f"{activations}: image_index exceeds the {len(probe)} images of {probe_dir}")
+        _check_probe_rows(activations, image_index, probe, probe_dir)
         for layer in layers or available:
             if layer not in available:
                 raise InputError(f"{activations}: no layer {layer!r}; available: {', '.join(available)}")
@@ -393,8 +397,7 @@ def mis(activations: str, probe_dir: str, out: str, layers: list[str] | None = N
     frames = []
     with open_activations(activations) as f:
         image_index = f["image_index"][:]
-        if image_index.max(initial=-1) >= len(probe):
-            raise InputError(f"{activations}: image_index exceeds the {len(probe)} images of {probe_dir}")
+        _check_probe_rows(activations, image_index, probe, probe_dir)
         available = list(f["layers"])
         for layer in layers or available:
             if layer not in available:

@@ -69,10 +69,12 @@ def sparsity_table(checkpoint_paths: Sequence[str], runs: Sequence[dict[str, Any
     return table
 
 
-def _stack(paths: Sequence[str], runs: Sequence[dict[str, Any]]) -> pd.DataFrame:
+def _stack(paths: Sequence[str], runs: Sequence[dict[str, Any]], rename: dict[str, str] | None = None
+           ) -> pd.DataFrame:
+    """Per-run tables with each run's identity as columns (``rename`` first renames clashing columns)."""
     frames = []
     for path, run in zip(paths, runs):
-        df = _read(path)
+        df = _read(path).rename(columns=rename or {})
         for key, value in run.items():
             df[key] = value
         frames.append(df)
@@ -176,13 +178,7 @@ def run_table(paths: Sequence[str], runs: Sequence[dict[str, Any]], out: str,
         keys = ARM_COLUMNS + ["seed", "level"]
         sparsity = accuracy.drop_duplicates(keys).set_index(keys)["sparsity"]
         runs = [{**run, "sparsity": float(sparsity.loc[tuple(run[k] for k in keys)])} for run in runs]
-    frames = []
-    for path, run in zip(paths, runs):
-        df = _read(path).rename(columns=rename or {})
-        for key, value in run.items():
-            df[key] = value
-        frames.append(df)
-    table = pd.concat(frames, ignore_index=True)
+    table = _stack(paths, runs, rename)
     ident = list(runs[0]) if runs else []
     table = table[ident + [c for c in table.columns if c not in ident]]
     write_csv(table, out)

@@ -42,17 +42,14 @@ def index_imagefolder(root: str | os.PathLike[str], out: str | os.PathLike[str],
 
 
 def load_image(path: str | os.PathLike[str], size: int) -> np.ndarray:
-    """RGB uint8 (size, size, 3): shorter side resized to ``size``, centre crop."""
+    """RGB uint8 (size, size, 3): shorter side resized to ``size``, centre crop (torchvision)."""
+    from torchvision.transforms import functional as TF
+
     try:
         img = Image.open(path).convert("RGB")
     except Exception as exc:
         raise InputError(f"{path}: unreadable image ({exc})") from None
-    w, h = img.size
-    scale = size / min(w, h)
-    img = img.resize((max(size, round(w * scale)), max(size, round(h * scale))), Image.BILINEAR)
-    w, h = img.size
-    left, top = (w - size) // 2, (h - size) // 2
-    return np.asarray(img.crop((left, top, left + size, top + size)))
+    return np.asarray(TF.center_crop(TF.resize(img, size), [size, size]))
 
 
 class ImageFolderImages:
