@@ -23,5 +23,5 @@ include: "workflow/rules/figures.smk"
 
 rule all:
     input:
-        all_targets(),
+        PLAN.targets(),
     default_target: True

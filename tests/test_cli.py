@@ -56,18 +56,18 @@ def test_cli_chain_make_probe_train_extract_dissect(tmp_path):
                  "--train-config", '{"epochs": 1, "batch_size": 16, "precision": "fp32"}',
                  "--rewind-iteration", "1"]) == 0
     assert main(["prune", "--checkpoint", str(tmp_path / "dense/checkpoint.pt"), "--out",
-                 str(tmp_path / "mask.pt"), "--fraction", "0.2"]) == 0
+                 str(tmp_path / "pruned.pt"), "--fraction", "0.2"]) == 0
     assert main(["prune", "--checkpoint", str(tmp_path / "dense/checkpoint.pt"), "--out",
-                 str(tmp_path / "mask_s.pt"), "--fraction", "0.5", "--method", "connection_l1",
+                 str(tmp_path / "pruned_s.pt"), "--fraction", "0.5", "--method", "connection_l1",
                  "--layer-scale", '{"fc": 0.5}', "--level", "3"]) == 0
-    assert main(["retrain", "--mask", str(tmp_path / "mask_s.pt"), "--strategy", "finetune_adam", "--train",
+    assert main(["retrain", "--pruned", str(tmp_path / "pruned_s.pt"), "--strategy", "finetune_adam", "--train",
                  str(data / "train.npz"), "--val", str(data / "val.npz"), "--out-dir", str(tmp_path / "ft"),
                  "--train-config", '{"batch_size": 16, "precision": "fp32"}',
                  "--finetune", '{"epochs": 2, "adam": {"lr": 0.001, "gamma": 0.9}}']) == 0
     ft = pd.read_csv(tmp_path / "ft/metrics.csv")
     assert set(ft["level"]) == {3} and sorted(ft.loc[ft["split"] == "val", "epoch"]) == [0, 1, 2]
     assert (ft["retrain"] == "finetune_adam").all()
-    assert main(["retrain", "--mask", str(tmp_path / "mask_s.pt"), "--strategy", "rewind", "--train",
+    assert main(["retrain", "--pruned", str(tmp_path / "pruned_s.pt"), "--strategy", "rewind", "--train",
                  str(data / "train.npz"), "--val", str(data / "val.npz"), "--out-dir", str(tmp_path / "rw")]) == 2
     assert not (tmp_path / "rw/checkpoint.pt").exists()
     assert main(["extract", "--checkpoint", str(tmp_path / "dense/checkpoint.pt"), "--probe", str(data / "probe"),

@@ -207,12 +207,13 @@ def test_iou_file_roundtrip(tmp_path, probe_dir):
 
 def test_planted_units_are_recovered_and_noise_is_not(tmp_path, spec):
     from pruneinterp.data.broden import write_shapes_probe
-    from pruneinterp.stages import ground_truth
+    from pruneinterp.dissection import GroundTruthConfig, ground_truth
 
     probe_dir = tmp_path / "probe"  # enough images that every planted label occurs on several objects
     write_shapes_probe(probe_dir, 200, 1, spec)
 
-    df = ground_truth(str(probe_dir), str(tmp_path / "gt.csv"), ["red", "circle", "striped"], noise_units=2,
+    df = ground_truth(str(probe_dir), str(tmp_path / "gt.csv"),
+                      GroundTruthConfig(labels=("red", "circle", "striped"), noise_units=2),
                       quantile=0.005, iou_threshold=0.04, activations_out=str(tmp_path / "gt.h5"))
     assert df["recovered"].all(), df
     assert list(df["label"][:3]) == ["red", "circle", "striped"]
@@ -220,7 +221,7 @@ def test_planted_units_are_recovered_and_noise_is_not(tmp_path, spec):
     assert (df["iou"][3:] < 0.01).all()
     assert pd.read_csv(tmp_path / "gt.csv")["recovered"].all()
     with pytest.raises(ValueError, match="allowed"):
-        ground_truth(str(probe_dir), str(tmp_path / "x.csv"), ["no-such-label"])
+        ground_truth(str(probe_dir), str(tmp_path / "x.csv"), {"labels": ["no-such-label"]})
 
 
 def test_dead_unit_is_never_interpretable_despite_interpolation_round_off(probe_dir):

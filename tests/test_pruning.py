@@ -179,3 +179,24 @@ def test_derived_seeds_are_deterministic_and_distinct():
     assert derive_seed(0, "reinit", 3) == derive_seed(0, "reinit", 3)
     assert len({derive_seed(s, tag, lv) for s in (0, 1) for tag in ("reinit", "prune") for lv in (1, 2)}) == 8
     assert 0 <= derive_seed(7, "x") < 2 ** 31
+
+
+def test_masked_context_enforces_masks_and_leaves_plain_zeroed_parameters():
+    from pruneinterp.pruning import masked
+
+    net = _net()
+    layers = select_layers(net)
+    masks = prune_masks("magnitude_global", net, 0.5, layers, {})
+    key = next(iter(_weights(masks)))
+    module = dict(net.named_modules())[key.rsplit(".", 1)[0]]
+    with masked(net, masks):
+        assert hasattr(module, "weight_orig") and hasattr(module, "weight_mask")
+        with torch.no_grad():
+            module.weight_orig.add_(1.0)  # what the optimiser would change
+        assert (module.weight[~masks[key]] == 0).all()
+    assert not hasattr(module, "weight_orig") and isinstance(module.weight, torch.nn.Parameter)
+    assert (module.weight[~masks[key]] == 0).all() and (module.weight[masks[key]] != 0).any()
+    with pytest.raises(RuntimeError, match="boom"):
+        with masked(net, masks):
+            raise RuntimeError("boom")
+    assert not any(name.endswith("_orig") for name, _ in net.named_parameters())  # detached on error too

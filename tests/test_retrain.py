@@ -30,7 +30,7 @@ def _retrain(d, out, mask, strategy, tmp_path, cfg=CFG):
 @pytest.mark.parametrize("method", sorted(METHODS))
 def test_masked_weights_are_exactly_zero_after_every_strategy(dense, tmp_path, method):
     d, out = dense
-    mask = str(tmp_path / "mask.pt")
+    mask = str(tmp_path / "pruned.pt")
     stages.prune(out["checkpoint"], mask, method, 0.5, seed=0)
     for strategy in stages.RETRAIN_STRATEGIES:
         ckpt, metrics = _retrain(d, out, mask, strategy, tmp_path)
@@ -50,7 +50,7 @@ def test_reinit_and_random_sparse_init_do_not_reuse_trained_weights(dense, tmp_p
     """With a learning rate of ~0 the weights after training are the starting weights: they must be
     fresh — neither the trained weights nor the dense run's initial or rewind weights."""
     d, out = dense
-    mask = str(tmp_path / "mask.pt")
+    mask = str(tmp_path / "pruned.pt")
     stages.prune(out["checkpoint"], mask, "magnitude_layerwise", 0.6, seed=0)
     pruned = load_checkpoint(mask)
     frozen = {**CFG, "lr": 1e-30, "weight_decay": 0.0}
@@ -71,7 +71,7 @@ def test_reinit_and_random_sparse_init_do_not_reuse_trained_weights(dense, tmp_p
 
 def test_finetune_starts_from_the_pruned_network_and_none_evaluates_it(dense, tmp_path):
     d, out = dense
-    mask = str(tmp_path / "mask.pt")
+    mask = str(tmp_path / "pruned.pt")
     stages.prune(out["checkpoint"], mask, "magnitude_global", 0.7)
     _, none = _retrain(d, out, mask, "none", tmp_path)
     assert list(none["split"]) == ["val"] and list(none["epoch"]) == [0]
@@ -85,7 +85,7 @@ def test_finetune_starts_from_the_pruned_network_and_none_evaluates_it(dense, tm
 
 def test_rewind_needs_its_checkpoint_and_unknown_strategy_is_named(dense, tmp_path):
     d, out = dense
-    mask = str(tmp_path / "mask.pt")
+    mask = str(tmp_path / "pruned.pt")
     stages.prune(out["checkpoint"], mask, "magnitude_global", 0.5)
     outs = {"checkpoint": str(tmp_path / "c.pt"), "metrics": str(tmp_path / "m.csv")}
     with pytest.raises(ValueError, match="rewind checkpoint"):
@@ -111,7 +111,7 @@ def test_oneshot_reaches_target_and_iterative_compounds(dense, tmp_path):
 
 def test_per_epoch_checkpoints_start_at_the_pruned_network_and_end_at_the_result(dense, tmp_path):
     d, out = dense
-    mask = str(tmp_path / "mask.pt")
+    mask = str(tmp_path / "pruned.pt")
     stages.prune(out["checkpoint"], mask, "magnitude_layerwise", 0.6, seed=0)
     outs = {"checkpoint": str(tmp_path / "ft.pt"), "metrics": str(tmp_path / "ft.csv")}
     stages.retrain(mask, str(d / "train.npz"), str(d / "val.npz"), outs, "finetune_sgd", CFG, 0, IDENT,

@@ -38,8 +38,8 @@ def test_rewind_checkpoint_is_iteration_k(dense):
 
 def test_retraining_starts_from_rewound_weights_and_keeps_masks(dense, tmp_path):
     d, out = dense
-    stages.prune(out["checkpoint"], str(tmp_path / "mask.pt"), "magnitude_global", 0.5)
-    mask_ckpt = load_checkpoint(tmp_path / "mask.pt")
+    stages.prune(out["checkpoint"], str(tmp_path / "pruned.pt"), "magnitude_global", 0.5)
+    mask_ckpt = load_checkpoint(tmp_path / "pruned.pt")
     masks = mask_ckpt["masks"]
     rewind = load_checkpoint(out["rewind"])
     # start of retraining: surviving weights equal the iteration-k weights
@@ -54,7 +54,7 @@ def test_retraining_starts_from_rewound_weights_and_keeps_masks(dense, tmp_path)
         assert (start[key][~m] == 0).all()
     # the stage itself: after retraining, masked weights are exactly 0 and others moved
     outs = {"checkpoint": str(tmp_path / "ckpt.pt"), "metrics": str(tmp_path / "m.csv")}
-    stages.retrain(str(tmp_path / "mask.pt"), str(d / "train.npz"), str(d / "val.npz"), outs, "rewind", CFG, 0,
+    stages.retrain(str(tmp_path / "pruned.pt"), str(d / "train.npz"), str(d / "val.npz"), outs, "rewind", CFG, 0,
                    {"study": "t", "method": "magnitude_global", "schedule": "iterative", "retrain": "rewind"},
                    rewind_path=out["rewind"])
     after = load_checkpoint(outs["checkpoint"])

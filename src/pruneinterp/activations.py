@@ -3,17 +3,28 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import h5py
 import numpy as np
+import pandas as pd
 import torch
 
-from . import __version__
+from . import __version__, columns
 from .data.broden import Probe
 from .io import InputError, atomic_path, load_checkpoint, sha256
 from .models import build_model, unit_layer
 from .training import Normalizer, resolve_device
+
+
+@dataclass(frozen=True)
+class ExtractConfig:
+    """Settings of the extract stage: probe images per forward pass, and the first ``n_images``
+    probe images only (None: all)."""
+
+    batch_size: int = 250
+    n_images: int | None = None
 
 
 def model_from_checkpoint(path: str | os.PathLike[str]) -> tuple[torch.nn.Module, dict]:
@@ -28,7 +39,8 @@ def model_from_checkpoint(path: str | os.PathLike[str]) -> tuple[torch.nn.Module
 
 @torch.no_grad()
 def extract(checkpoint: str | os.PathLike[str], probe_dir: str | os.PathLike[str], out: str | os.PathLike[str],
-            layers: list[str], batch_size: int = 250, device: str = "cpu", n_images: int | None = None) -> None:
+            layers: list[str], batch_size: int = ExtractConfig.batch_size, device: str = "cpu",
+            n_images: int | None = ExtractConfig.n_images) -> None:
     """Activations of ``layers`` on the probe's images (the first ``n_images`` if given, in probe
     order, so every model sees the same inputs in the same order)."""
     model, ckpt = model_from_checkpoint(checkpoint)
@@ -82,3 +94,19 @@ def open_activations(path: str | os.PathLike[str]) -> h5py.File:
         f.close()
         raise InputError(f"{path}: not an activations file (needs /layers and /image_index)")
     return f
+
+
+def class_accuracy(f: h5py.File, path: str | os.PathLike[str], probe_dir: str | os.PathLike[str]) -> pd.DataFrame:
+    """Per class: the probe images of that class, and the top-1 accuracy on them from the file's
+    ``/logits`` and ``/targets`` (class names from the probe's ``targets.csv`` where it has one)."""
+    if "logits" not in f or "targets" not in f:
+        raise InputError(f"{path}: per-class accuracy needs /logits and /targets")
+    logits, targets = f["logits"][:], f["targets"][:]
+    pred = logits.argmax(1)
+    names_file = Path(probe_dir) / "targets.csv"
+    names = (pd.read_csv(names_file).drop_duplicates("target").set_index("target")["class"]
+             if names_file.is_file() else pd.Series(dtype=str))
+    rows = [{"class": c, "name": names.get(c, str(c)), "n": int((targets == c).sum()),
+             "top1": float((pred[targets == c] == c).mean()) if (targets == c).any() else float("nan")}
+            for c in range(logits.shape[1])]
+    return pd.DataFrame(rows, columns=columns.CLASS_ACCURACY)

@@ -9,12 +9,19 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import asdict
 from typing import Any, Sequence
 
 import torch
 
-from .pruning import METHODS
-from .stages import RETRAIN_STRATEGIES
+from .activations import ExtractConfig
+from .dissection import Bootstrap, DissectConfig, GroundTruthConfig
+from .mis import MISConfig
+from .pruning import METHODS, PruneConfig
+from .retraining import STRATEGIES, FinetuneConfig
+from .similarity import METHODS as SIMILARITY_METHODS
+from .similarity import SimilarityConfig
+from .stages import DataConfig
 
 
 def _json(text: str) -> Any:
@@ -36,18 +43,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     sub = p.add_subparsers(dest="stage", required=True)
 
+    data = DataConfig()
     s = sub.add_parser("make-data", help="generate the shapes dataset: train.npz, val.npz, probe/")
     s.add_argument("--out", required=True, help="output directory")
-    s.add_argument("--n-train", type=int, default=8000)
-    s.add_argument("--n-val", type=int, default=1000)
-    s.add_argument("--n-probe", type=int, default=1000)
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--n-train", type=int, default=data.n_train)
+    s.add_argument("--n-val", type=int, default=data.n_val)
+    s.add_argument("--n-probe", type=int, default=data.n_probe)
+    s.add_argument("--seed", type=int, default=data.seed)
     s.add_argument("--spec", type=_json, default={}, help='generator options as JSON, e.g. \'{"size": 32}\'')
 
     s = sub.add_parser("make-probe", help="generate a Broden-format probe set of shapes")
     s.add_argument("--out", required=True)
-    s.add_argument("--n", type=int, default=1000)
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--n", type=int, default=data.n_probe)
+    s.add_argument("--seed", type=int, default=data.seed)
     s.add_argument("--spec", type=_json, default={})
 
     s = sub.add_parser("train", help="train a dense model (init, rewind, final checkpoints, metrics)")
@@ -56,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out-dir", required=True)
     s.add_argument("--model", default="convnet")
     s.add_argument("--model-kwargs", type=_json, default={})
-    s.add_argument("--train-config", type=_json, default={}, help="TrainConfig fields as JSON")
+    s.add_argument("--train-config", type=_json, default={}, help="TrainConfig fields as JSON (default: its defaults)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--rewind-iteration", type=int, default=0)
     s.add_argument("--device", default="cpu")
@@ -64,9 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("prune", help="next level's mask from a trained checkpoint")
     s.add_argument("--checkpoint", required=True)
     s.add_argument("--out", required=True)
-    s.add_argument("--method", default="magnitude_global", choices=sorted(METHODS))
+    prune = PruneConfig()
+    s.add_argument("--method", default=prune.method, choices=sorted(METHODS))
     s.add_argument("--seed", type=int, default=0, help="for the random_* methods")
-    s.add_argument("--fraction", type=_fraction, default=0.2,
+    s.add_argument("--fraction", type=_fraction, default=prune.fraction,
                    help="of the remaining prunable weights (one-shot from a dense checkpoint: the target)")
     s.add_argument("--include", nargs="*", default=None, help="prunable layers (default: all conv/linear)")
     s.add_argument("--exclude", nargs="*", default=None)
@@ -76,16 +85,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("retrain", help="recover a pruned network: rewind, fine-tune, re-init, random sparse init, "
                                        "or none (evaluate)")
-    s.add_argument("--mask", required=True, help="mask.pt written by prune")
-    s.add_argument("--strategy", default="rewind", choices=list(RETRAIN_STRATEGIES))
+    s.add_argument("--pruned", required=True, help="pruned.pt written by prune")
+    s.add_argument("--strategy", default="rewind", choices=list(STRATEGIES))
     s.add_argument("--rewind", default=None, help="rewind.pt of the dense run (strategy rewind)")
     s.add_argument("--train", required=True)
     s.add_argument("--val", required=True)
     s.add_argument("--out-dir", required=True)
     s.add_argument("--train-config", type=_json, default={}, help="TrainConfig fields of the dense run as JSON")
-    s.add_argument("--finetune", type=_json, default={"epochs": 4, "sgd": {"lr": 0.01, "momentum": 0.9, "gamma": 0.9},
-                                                      "adam": {"lr": 0.001, "gamma": 0.9}},
-                   help="fine-tuning settings as JSON (strategies finetune_sgd/finetune_adam)")
+    s.add_argument("--finetune", type=_json, default=asdict(FinetuneConfig()),
+                   help="fine-tuning settings as JSON (strategies finetune_sgd/finetune_adam); given keys replace "
+                        "the defaults")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--device", default="cpu")
 
@@ -95,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True)
     s.add_argument("--layer", action="append", required=True, help="layer name; repeat for several")
     s.add_argument("--device", default="cpu")
+    s.add_argument("--batch-size", type=int, default=ExtractConfig().batch_size)
     s.add_argument("--n-images", type=int, default=None, help="only the first N probe images")
 
     s = sub.add_parser("dissect", help="network dissection of an activations file")
@@ -102,46 +112,49 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--probe", required=True)
     s.add_argument("--out", required=True)
     s.add_argument("--layer", action="append", default=None)
-    s.add_argument("--quantile", type=_fraction, default=0.005,
+    dissect, boot = DissectConfig(), Bootstrap()
+    s.add_argument("--quantile", type=_fraction, default=dissect.quantile,
                    help="top fraction of each unit's activations that forms its mask (T_k = 1 - quantile quantile)")
-    s.add_argument("--iou-threshold", type=float, default=0.04)
+    s.add_argument("--iou-threshold", type=float, default=dissect.iou_threshold)
     s.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     s.add_argument("--iou-out", default=None, help="also write the full IoU matrices (units x labels) to this HDF5")
     s.add_argument("--bootstrap-out", default=None,
                    help="also write per-replicate counts of a bootstrap over probe images to this CSV")
-    s.add_argument("--bootstrap-replicates", type=int, default=200)
-    s.add_argument("--bootstrap-blocks", type=int, default=1000, help="images are resampled in this many blocks")
-    s.add_argument("--bootstrap-seed", type=int, default=0)
-    s.add_argument("--budget", type=int, default=None,
-                   help="activation values held at once per buffer (bounds memory; default 4194304)")
+    s.add_argument("--bootstrap-replicates", type=int, default=boot.replicates)
+    s.add_argument("--bootstrap-blocks", type=int, default=boot.blocks, help="images are resampled in this many blocks")
+    s.add_argument("--bootstrap-seed", type=int, default=boot.seed)
+    s.add_argument("--budget", type=int, default=dissect.budget,
+                   help="activation values held at once per buffer (bounds memory)")
 
     s = sub.add_parser("similarity", help="SVCCA / PWCCA / linear CKA between the layers of two activation files")
     s.add_argument("--a", required=True, help="activations HDF5 (Contract 2)")
     s.add_argument("--b", required=True, help="activations HDF5 of the same probe images in the same order")
     s.add_argument("--out", required=True, help="CSV: layer_a,layer_b,method,similarity,dims_a,dims_b,n_samples")
-    s.add_argument("--method", action="append", choices=["svcca", "pwcca", "cka"], default=None,
-                   help="repeat for several (default: svcca)")
+    sim = SimilarityConfig()
+    s.add_argument("--method", action="append", choices=list(SIMILARITY_METHODS), default=None,
+                   help=f"repeat for several (default: {', '.join(sim.methods)})")
     s.add_argument("--layer", action="append", default=None, help="compare this layer with itself; repeat")
     s.add_argument("--pair", action="append", default=None, metavar="LAYER_A:LAYER_B",
                    help="compare layer_a of --a with layer_b of --b; repeat")
-    s.add_argument("--keep", type=float, default=0.99, help="SVCCA: fraction of variance kept per side")
-    s.add_argument("--pwcca-keep", type=float, default=1.0, help="PWCCA: fraction of variance kept per side")
-    s.add_argument("--dims", type=int, default=None, help="keep this many directions instead of --keep")
-    s.add_argument("--conv", choices=["positions", "mean"], default="positions",
+    s.add_argument("--keep", type=float, default=sim.keep, help="SVCCA: fraction of variance kept per side")
+    s.add_argument("--pwcca-keep", type=float, default=sim.pwcca_keep, help="PWCCA: fraction of variance kept per side")
+    s.add_argument("--dims", type=int, default=sim.dims, help="keep this many directions instead of --keep")
+    s.add_argument("--conv", choices=["positions", "mean"], default=sim.conv,
                    help="conv layers: every (image, position) a sample, or spatial means")
-    s.add_argument("--max-samples", type=int, default=20000, help="random subset of positions (seeded)")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--max-samples", type=int, default=sim.max_samples, help="random subset of positions (seeded)")
+    s.add_argument("--seed", type=int, default=sim.seed)
 
     s = sub.add_parser("mis", help="Mechanistic Interpretability Score of every unit (machine 2-AFC)")
     s.add_argument("--activations", required=True)
     s.add_argument("--probe", required=True)
     s.add_argument("--out", required=True, help="CSV: layer,unit,mis,n_tasks")
     s.add_argument("--layer", action="append", default=None)
-    s.add_argument("--n-tasks", type=int, default=20)
-    s.add_argument("--k", type=int, default=9, help="explanations per side and task")
-    s.add_argument("--alpha", type=float, default=None, help="score sigmoid(alpha * d); default: 0/1 correctness")
-    s.add_argument("--pooling", choices=["mean", "max"], default="mean")
-    s.add_argument("--seed", type=int, default=0)
+    mis = MISConfig()
+    s.add_argument("--n-tasks", type=int, default=mis.n_tasks)
+    s.add_argument("--k", type=int, default=mis.k, help="explanations per side and task")
+    s.add_argument("--alpha", type=float, default=mis.alpha, help="score sigmoid(alpha * d); default: 0/1 correctness")
+    s.add_argument("--pooling", choices=["mean", "max"], default=mis.pooling)
+    s.add_argument("--seed", type=int, default=mis.seed)
     s.add_argument("--backend", default="features", help="image similarity: features (offline), dreamsim, lpips")
     s.add_argument("--weights", default=None, help="local weights for dreamsim / lpips")
     s.add_argument("--class-accuracy-out", default=None, help="also write per-class top-1 accuracy on the probe")
@@ -149,12 +162,13 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("ground-truth", help="validate dissection on planted units (exact concept detectors + noise)")
     s.add_argument("--probe", required=True)
     s.add_argument("--out", required=True, help="CSV: planted vs found label per unit")
+    gt = GroundTruthConfig()
     s.add_argument("--label", action="append", required=True, help="probe label to plant a detector of; repeat")
-    s.add_argument("--noise-units", type=int, default=2)
-    s.add_argument("--quantile", type=_fraction, default=0.005)
-    s.add_argument("--iou-threshold", type=float, default=0.04)
-    s.add_argument("--downsample", type=int, default=2)
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--noise-units", type=int, default=gt.noise_units)
+    s.add_argument("--quantile", type=_fraction, default=dissect.quantile)
+    s.add_argument("--iou-threshold", type=float, default=dissect.iou_threshold)
+    s.add_argument("--downsample", type=int, default=gt.downsample)
+    s.add_argument("--seed", type=int, default=gt.seed)
     s.add_argument("--activations-out", default=None, help="also write the planted layer (Contract 2 HDF5)")
     return p
 
@@ -163,31 +177,36 @@ def run(args: argparse.Namespace) -> None:
     from . import stages
 
     if args.stage == "make-data":
-        stages.make_data(args.out, args.n_train, args.n_val, args.n_probe, args.seed, args.spec)
+        stages.make_data(out_dir=args.out, n_train=args.n_train, n_val=args.n_val, n_probe=args.n_probe,
+                         seed=args.seed, spec=args.spec)
     elif args.stage == "make-probe":
-        stages.make_probe(args.out, args.n, args.seed, args.spec)
+        stages.make_probe(out_dir=args.out, n=args.n, seed=args.seed, spec=args.spec)
     elif args.stage == "train":
         out = {k: f"{args.out_dir}/{k}.pt" for k in ("init", "rewind", "checkpoint")}
         out["metrics"] = f"{args.out_dir}/metrics.csv"
-        stages.train_dense(args.train, args.val, out, args.model, args.model_kwargs, args.train_config, args.seed,
-                           args.rewind_iteration, args.device)
+        stages.train_dense(train_path=args.train, val_path=args.val, out=out, model=args.model,
+                           model_kwargs=args.model_kwargs, train_cfg=args.train_config, seed=args.seed,
+                           rewind_iteration=args.rewind_iteration, device=args.device)
     elif args.stage == "prune":
-        stages.prune(args.checkpoint, args.out, args.method, args.fraction, args.include, args.exclude, args.seed,
-                     args.layer_scale, args.level)
+        stages.prune(checkpoint=args.checkpoint, out=args.out, method=args.method, fraction=args.fraction,
+                     include=args.include, exclude=args.exclude, seed=args.seed, layer_scale=args.layer_scale,
+                     level=args.level)
     elif args.stage == "retrain":
         out = {"checkpoint": f"{args.out_dir}/checkpoint.pt", "metrics": f"{args.out_dir}/metrics.csv"}
         ident = {"study": "cli", "method": "cli", "schedule": "cli", "retrain": args.strategy}
-        stages.retrain(args.mask, args.train, args.val, out, args.strategy, args.train_config, args.seed, ident,
-                       args.rewind, args.finetune, args.device)
+        stages.retrain(pruned_path=args.pruned, train_path=args.train, val_path=args.val, out=out,
+                       strategy=args.strategy, train_cfg=args.train_config, seed=args.seed, ident=ident,
+                       rewind_path=args.rewind, finetune=args.finetune, device=args.device)
     elif args.stage == "extract":
         from .activations import extract
 
-        extract(args.checkpoint, args.probe, args.out, args.layer, device=args.device, n_images=args.n_images)
+        extract(checkpoint=args.checkpoint, probe_dir=args.probe, out=args.out, layers=args.layer,
+                batch_size=args.batch_size, device=args.device, n_images=args.n_images)
     elif args.stage == "dissect":
-        boot = ({"replicates": args.bootstrap_replicates, "blocks": args.bootstrap_blocks, "seed": args.bootstrap_seed}
-                if args.bootstrap_out else None)
-        stages.dissect(args.activations, args.probe, args.out, args.layer, args.quantile, args.iou_threshold,
-                       args.device, args.iou_out, args.bootstrap_out, boot, args.budget)
+        cfg = DissectConfig(quantile=args.quantile, iou_threshold=args.iou_threshold, budget=args.budget,
+                            bootstrap=Bootstrap(args.bootstrap_replicates, args.bootstrap_blocks, args.bootstrap_seed))
+        stages.dissect(activations=args.activations, probe_dir=args.probe, out=args.out, cfg=cfg, layers=args.layer,
+                       device=args.device, iou_out=args.iou_out, bootstrap_out=args.bootstrap_out)
     elif args.stage == "similarity":
         pairs = None
         if args.pair:
@@ -196,15 +215,21 @@ def run(args: argparse.Namespace) -> None:
                 assert all(len(p) == 2 and all(p) for p in pairs)
             except AssertionError:
                 raise ValueError(f"--pair must be LAYER_A:LAYER_B, got {args.pair}") from None
-        stages.similarity(args.a, args.b, args.out, args.layer, args.method or ["svcca"], args.keep, args.dims,
-                          args.conv, args.max_samples, args.seed, pairs, args.pwcca_keep)
+        cfg = SimilarityConfig(methods=tuple(args.method or SimilarityConfig().methods), keep=args.keep,
+                               pwcca_keep=args.pwcca_keep, dims=args.dims, conv=args.conv,
+                               max_samples=args.max_samples, seed=args.seed)
+        stages.similarity(a_path=args.a, b_path=args.b, out=args.out, cfg=cfg, layers=args.layer, pairs=pairs)
     elif args.stage == "mis":
-        stages.mis(args.activations, args.probe, args.out, args.layer,
-                   {"n_tasks": args.n_tasks, "k": args.k, "alpha": args.alpha, "pooling": args.pooling,
-                    "seed": args.seed}, args.backend, args.weights, args.class_accuracy_out)
+        cfg = MISConfig(n_tasks=args.n_tasks, k=args.k, alpha=args.alpha, pooling=args.pooling, seed=args.seed)
+        stages.mis(activations=args.activations, probe_dir=args.probe, out=args.out, cfg=cfg, layers=args.layer,
+                   backend=args.backend, weights=args.weights, class_accuracy_out=args.class_accuracy_out)
     elif args.stage == "ground-truth":
-        stages.ground_truth(args.probe, args.out, args.label, args.noise_units, args.quantile, args.iou_threshold,
-                            args.seed, args.downsample, args.activations_out)
+        from .dissection import ground_truth
+
+        cfg = GroundTruthConfig(labels=tuple(args.label), noise_units=args.noise_units, downsample=args.downsample,
+                                seed=args.seed)
+        ground_truth(probe_dir=args.probe, out=args.out, cfg=cfg, quantile=args.quantile,
+                     iou_threshold=args.iou_threshold, activations_out=args.activations_out)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

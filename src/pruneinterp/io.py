@@ -9,8 +9,6 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
-import torch
-
 CHECKPOINT_FORMAT = "pruneinterp-checkpoint/1"
 
 
@@ -56,6 +54,8 @@ def sha256(path: str | os.PathLike[str]) -> str:
 
 
 def save_checkpoint(path: str | os.PathLike[str], payload: dict[str, Any]) -> None:
+    import torch  # here, not at the top: table and figure jobs use this module without torch
+
     payload = {"format": CHECKPOINT_FORMAT, **payload}
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
@@ -65,6 +65,8 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: checkpoint not found")
+    import torch
+
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many kinds for corrupt files

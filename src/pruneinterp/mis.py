@@ -29,7 +29,9 @@ from typing import Callable
 import numpy as np
 import torch
 
-RESULT_COLUMNS = ["layer", "unit", "mis", "n_tasks"]
+from . import columns
+
+RESULT_COLUMNS = columns.MIS
 CONSTANT_RANGE = 1e-8
 
 

@@ -24,10 +24,10 @@ counts as a given one (Blakeney et al.'s random sparse initialisation).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
-
+import contextlib
 import hashlib
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
 
 import torch
 from torch import nn
@@ -36,6 +36,19 @@ from torch.nn.utils import prune
 from .models import prunable_layers
 
 Masks = dict[str, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class PruneConfig:
+    """Settings of the prune stage: the method, the fraction of the surviving prunable weights it
+    removes (one-shot from a dense network: the target), the prunable layers (``include``, default
+    every conv and linear layer, minus ``exclude``) and per-layer factors on the fraction."""
+
+    method: str = "magnitude_global"
+    fraction: float = 0.2
+    include: list[str] | None = None
+    exclude: list[str] = field(default_factory=list)
+    layer_scale: dict[str, float] = field(default_factory=dict)
 
 
 def select_layers(model: nn.Module, include: list[str] | None = None, exclude: list[str] | None = None) -> dict[str, nn.Module]:
@@ -79,6 +92,17 @@ def detach_masks(model: nn.Module) -> Masks:
                 masks[f"{name}.{param}"] = buffer.detach().bool().cpu().clone()
                 prune.remove(module, param)
     return masks
+
+
+@contextlib.contextmanager
+def masked(model: nn.Module, masks: Masks) -> Iterator[nn.Module]:
+    """Within the block ``model`` runs with ``masks`` enforced (:func:`attach_masks`); on leaving
+    it the masking is made permanent (plain parameters, masked values zero), also on an error."""
+    attach_masks(model, masks)
+    try:
+        yield model
+    finally:
+        detach_masks(model)
 
 
 def clean_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:

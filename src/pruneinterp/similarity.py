@@ -34,10 +34,35 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from . import columns
+
 METHODS = ("svcca", "pwcca", "cka")
-RESULT_COLUMNS = ["layer_a", "layer_b", "method", "similarity", "dims_a", "dims_b", "n_samples"]
+RESULT_COLUMNS = columns.SIMILARITY
 _RELATIVE_RANK_TOL = 1e-10  # singular values below this fraction of the largest are numerically zero
 _GRAM_COND_LIMIT = 1e4      # kept singular values spanning more than this: use a thin SVD instead
+
+
+@dataclass(frozen=True)
+class SimilarityConfig:
+    """Settings of the similarity stage: the measures (alone, the stage computes SVCCA; the workflow's
+    default adds PWCCA and CKA for the metric comparison), SVCCA's and PWCCA's variance fractions (or a
+    fixed number of directions ``dims``), how conv layers become samples (``conv``: every (image,
+    position), or spatial means) and the seeded subset of at most ``max_samples`` positions."""
+
+    methods: tuple[str, ...] = ("svcca",)  # the workflow computes all three (schema), for bl_metrics
+    keep: float = 0.99
+    pwcca_keep: float = 1.0
+    dims: int | None = None
+    conv: str = "positions"
+    max_samples: int | None = 20000
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for m in self.methods:
+            if m not in METHODS:
+                raise ValueError(f"unknown similarity method {m!r}; allowed: {', '.join(METHODS)}")
+        if self.conv not in ("positions", "mean"):
+            raise ValueError(f"similarity conv must be positions or mean; got {self.conv!r}")
 
 
 @dataclass

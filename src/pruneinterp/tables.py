@@ -6,10 +6,11 @@ from typing import Any, Sequence
 
 import pandas as pd
 
+from . import columns
 from .io import InputError, write_csv
-from .stages import METRIC_COLUMNS
 
-RUN_COLUMNS = ["study", "model", "seed", "method", "schedule", "retrain", "level", "sparsity"]
+RUN_COLUMNS = columns.RUN
+ARM_COLUMNS = columns.ARM
 
 
 def _read(path: str) -> pd.DataFrame:
@@ -17,9 +18,6 @@ def _read(path: str) -> pd.DataFrame:
         return pd.read_csv(path)
     except Exception as exc:
         raise InputError(f"{path}: unreadable table ({exc})") from None
-
-
-ARM_COLUMNS = ["method", "schedule", "retrain"]
 
 
 def accuracy_table(metrics_paths: Sequence[str], runs: Sequence[dict[str, Any]], out: str) -> pd.DataFrame:
@@ -33,14 +31,10 @@ def accuracy_table(metrics_paths: Sequence[str], runs: Sequence[dict[str, Any]],
         for key, value in run.items():
             df[key] = value
         frames.append(df)
-    table = pd.concat(frames, ignore_index=True)[METRIC_COLUMNS]
+    table = pd.concat(frames, ignore_index=True)[columns.METRICS]
     table = table.sort_values(ARM_COLUMNS + ["seed", "level", "epoch", "split"], kind="stable")
     write_csv(table, out)
     return table
-
-
-SPARSITY_COLUMNS = ["study", "model", "seed", "method", "schedule", "retrain", "level", "scope", "name", "total",
-                    "remaining", "fraction_removed"]
 
 
 def sparsity_table(checkpoint_paths: Sequence[str], runs: Sequence[dict[str, Any]], out: str,
@@ -64,7 +58,7 @@ def sparsity_table(checkpoint_paths: Sequence[str], runs: Sequence[dict[str, Any
         for scope, name, total, remaining in entries:
             rows.append({**run, "scope": scope, "name": name, "total": total, "remaining": remaining,
                          "fraction_removed": 1.0 - remaining / total})
-    table = pd.DataFrame(rows, columns=SPARSITY_COLUMNS)
+    table = pd.DataFrame(rows, columns=columns.SPARSITY)
     write_csv(table, out)
     return table
 
@@ -114,7 +108,7 @@ def dissection_tables(unit_paths: Sequence[str], runs: Sequence[dict[str, Any]],
     """Stack per-run dissection tables with their run identity, and count per run and layer:
     interpretable units, unique concepts, unique concepts per category, and (with the runs'
     bootstrap tables) 95% bootstrap intervals over probe images of the first two."""
-    keys = ARM_COLUMNS + ["seed", "level"]
+    keys = columns.RUN_KEYS
     sparsity = accuracy.drop_duplicates(keys).set_index(keys)["sparsity"]
     runs = [{**run, "sparsity": float(sparsity.loc[tuple(run[k] for k in keys)])} for run in runs]
     units = _stack(unit_paths, runs)
@@ -129,16 +123,13 @@ def dissection_tables(unit_paths: Sequence[str], runs: Sequence[dict[str, Any]],
     return units, summary
 
 
-BASELINE_KEYS = ["study", "model", "seed", "network"]
-
-
 def dissection_baseline_table(unit_paths: Sequence[str], runs: Sequence[dict[str, Any]], out: str,
                               categories: Sequence[str] = (), bootstrap_paths: Sequence[str] = ()) -> pd.DataFrame:
     """Counts for reference networks that are not part of a pruning chain (``network`` e.g.
     ``random_init``: the untrained initial weights of each seed's dense model)."""
     units = _stack(unit_paths, runs)
     boot = _stack(bootstrap_paths, runs) if bootstrap_paths else None
-    summary = _with_intervals(summarize_units(units, BASELINE_KEYS, categories), boot, BASELINE_KEYS)
+    summary = _with_intervals(summarize_units(units, columns.BASELINE, categories), boot, columns.BASELINE)
     write_csv(summary, out)
     return summary
 
@@ -175,7 +166,7 @@ def run_table(paths: Sequence[str], runs: Sequence[dict[str, Any]], out: str,
     (``runs[i]``) and, given the study's accuracy table, the run's measured sparsity; ``rename``
     renames columns of the per-run tables first (where they clash with the identity)."""
     if accuracy is not None:
-        keys = ARM_COLUMNS + ["seed", "level"]
+        keys = columns.RUN_KEYS
         sparsity = accuracy.drop_duplicates(keys).set_index(keys)["sparsity"]
         runs = [{**run, "sparsity": float(sparsity.loc[tuple(run[k] for k in keys)])} for run in runs]
     table = _stack(paths, runs, rename)

@@ -18,18 +18,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .pruning import Masks, attach_masks, clean_state_dict, detach_masks
+from .pruning import Masks, clean_state_dict, masked
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    epochs: int = 8
+    epochs: int = 6
     batch_size: int = 128
     lr: float = 0.1
     momentum: float = 0.9
-    weight_decay: float = 5e-4
+    weight_decay: float = 0.0005
     warmup_iterations: int = 0
-    precision: str = "bf16"  # bf16 autocast or fp32
+    precision: str = "fp32"  # fp32, or bf16 autocast
     channels_last: bool = True
     eval_batch_size: int = 500
     optimizer: str = "sgd"     # sgd | adam
@@ -136,8 +136,18 @@ def train(
     model.to(device)
     if cfg.channels_last:
         model.to(memory_format=torch.channels_last)
-    if masks:
-        attach_masks(model, {k: v.to(device) for k, v in masks.items()})
+    with masked(model, {k: v.to(device) for k, v in (masks or {}).items()}):
+        result = _train_loop(model, data, cfg, seed, norm, start_iteration, capture_iterations, device, on_epoch,
+                             evaluate_before)
+        model.to("cpu").to(memory_format=torch.contiguous_format)
+    return result
+
+
+def _train_loop(model: nn.Module, data: dict[str, tuple[torch.Tensor, torch.Tensor]], cfg: TrainConfig, seed: int,
+                norm: Normalizer, start_iteration: int, capture_iterations: tuple[int, ...], device: torch.device,
+                on_epoch: Callable[[int, nn.Module], None] | None, evaluate_before: bool) -> TrainResult:
+    """The iterations of :func:`train`, on a model already on ``device`` with its masks attached
+    (so the optimiser holds the masked parameters' originals)."""
     x_train, y_train = data["train"]
     n = len(x_train)
     steps = n // cfg.batch_size  # drop the last partial batch: fixed steps per epoch
@@ -194,6 +204,4 @@ def train(
         _evaluate_splits(model, data, cfg, norm, device, epoch + 1, result)
         if on_epoch is not None:
             on_epoch(epoch + 1, model)
-    model.to("cpu").to(memory_format=torch.contiguous_format)
-    detach_masks(model)
     return result

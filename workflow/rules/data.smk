@@ -1,13 +1,12 @@
-if config["data"]["source"] == "shapes":
+if DATA.source == "shapes":
 
     rule generate_data:
         output:
-            train=TRAIN_FILE,
-            val=VAL_FILE,
-            probe=directory(PROBE_DIR),
+            train=DATA.train,
+            val=DATA.val,
+            probe=directory(DATA.probe),
         params:
-            data=canonical({k: v for k, v in config["data"].items()
-                            if k in ("source", "seed", "n_train", "n_val", "n_probe", "shapes")}),
+            data=PLAN.data_params(),
         log:
             f"logs/data/{config['data']['source']}.log",
         benchmark:
@@ -23,8 +22,8 @@ else:
     # size); the probe is the user's Broden directory (broden1_224 / broden1_227), read in place.
     rule index_data:
         output:
-            train=TRAIN_FILE,
-            val=VAL_FILE,
+            train=DATA.train,
+            val=DATA.val,
         params:
             train_dir=config["data"]["train_dir"],
             val_dir=config["data"]["val_dir"],

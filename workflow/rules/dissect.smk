@@ -1,21 +1,21 @@
 rule dissect:
     input:
-        activations="{run}/activations.h5",
-        probe=PROBE_DIR,
+        activations=f"{{run}}/{paths.ACTIVATIONS}",
+        probe=DATA.probe,
     output:
-        units="{run}/dissection.csv",
-        iou="{run}/dissection_iou.h5",
-        bootstrap="{run}/dissection_bootstrap.csv",
+        units=f"{{run}}/{paths.DISSECTION}",
+        iou=f"{{run}}/{paths.DISSECTION_IOU}",
+        bootstrap=f"{{run}}/{paths.DISSECTION_BOOTSTRAP}",
     params:
-        dissect=dissect_params(),
+        dissect=PLAN.dissect_params(),
         device=config["device"],
     resources:
         mem_mb=4000,
         runtime=30,
     log:
-        "logs/{run}/dissect.log",
+        paths.log("{run}", "dissect"),
     benchmark:
-        "logs/{run}/dissect.bench.tsv",
+        paths.benchmark("{run}", "dissect"),
     conda:
         ENV
     script:
@@ -24,18 +24,18 @@ rule dissect:
 
 rule study_dissection_tables:
     input:
-        dissections=study_dissections,
-        bootstrap=study_dissection_bootstraps,
-        accuracy=f"{RESULTS}/{{study}}/tables/accuracy.csv",
-        probe=PROBE_DIR,
+        dissections=per_run(paths.DISSECTION),
+        bootstrap=per_run(paths.DISSECTION_BOOTSTRAP),
+        accuracy=STUDY_TABLE["accuracy"],
+        probe=DATA.probe,
     output:
-        units=f"{RESULTS}/{{study}}/tables/dissection_units.csv",
-        summary=f"{RESULTS}/{{study}}/tables/dissection_summary.csv",
-        bootstrap=f"{RESULTS}/{{study}}/tables/dissection_bootstrap.csv",
+        units=STUDY_TABLE["units"],
+        summary=STUDY_TABLE["summary"],
+        bootstrap=STUDY_TABLE["bootstrap"],
     params:
         runs=study_runs_params,
     log:
-        f"logs/{{study}}/dissection_tables.log",
+        "logs/{study}/dissection_tables.log",
     conda:
         ENV
     script:
@@ -46,15 +46,15 @@ rule study_dissection_tables:
 # run's init.pt), extracted and dissected by the same rules (run = results/dense/{model}/seed{s}/random_init).
 rule study_dissection_baseline:
     input:
-        dissections=study_baseline_dissections,
-        bootstrap=study_baseline_bootstraps,
-        probe=PROBE_DIR,
+        dissections=per_baseline(paths.DISSECTION),
+        bootstrap=per_baseline(paths.DISSECTION_BOOTSTRAP),
+        probe=DATA.probe,
     output:
-        baseline=f"{RESULTS}/{{study}}/tables/dissection_baseline.csv",
+        baseline=STUDY_TABLE["baseline"],
     params:
         runs=study_baseline_params,
     log:
-        f"logs/{{study}}/dissection_baseline.log",
+        "logs/{study}/dissection_baseline.log",
     conda:
         ENV
     script:
@@ -64,12 +64,12 @@ rule study_dissection_baseline:
 # Validation on planted units (exact concept detectors and noise), dissected with the same code.
 rule ground_truth:
     input:
-        probe=PROBE_DIR,
+        probe=DATA.probe,
     output:
-        table=f"{RESULTS}/validation/ground_truth.csv",
-        activations=f"{RESULTS}/validation/ground_truth_activations.h5",
+        table=paths.GROUND_TRUTH,
+        activations=paths.GROUND_TRUTH_ACTIVATIONS,
     params:
-        ground_truth=canonical(config["dissect"]["ground_truth"]),
+        ground_truth=PLAN.section_params("dissect")["ground_truth"],
         quantile=config["dissect"]["quantile"],
         iou_threshold=config["dissect"]["iou_threshold"],
     log:

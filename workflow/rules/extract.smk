@@ -1,9 +1,9 @@
 rule extract_activations:
     input:
         checkpoint=extract_checkpoint,
-        probe=PROBE_DIR,
+        probe=DATA.probe,
     output:
-        activations="{run}/activations.h5",
+        activations=f"{{run}}/{paths.ACTIVATIONS}",
     params:
         layers=config["extract"]["layers"],
         batch_size=config["extract"]["batch_size"],
@@ -12,9 +12,9 @@ rule extract_activations:
         mem_mb=4000,
         runtime=30,
     log:
-        "logs/{run}/extract.log",
+        paths.log("{run}", "extract"),
     benchmark:
-        "logs/{run}/extract.bench.tsv",
+        paths.benchmark("{run}", "extract"),
     conda:
         ENV
     script:

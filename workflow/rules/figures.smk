@@ -1,21 +1,21 @@
 # Study tables (Contract 3) and one rule with one output file per format for every paper figure and
-# table, so a single one can be rebuilt alone:
+# table (pruneinterp.figures.spec), so a single one can be rebuilt alone:
 #   snakemake --cores 2 vrs_fig2        (or the file: results/figures/vrs_fig2.png)
-# Each figure reads its study's tidy tables and its own `figures.<name>` config section only.
+# Each figure reads its study's tidy tables and its own `figures.<name>` settings only.
 
 
 rule study_tables:
     input:
-        metrics=study_metrics,
-        checkpoints=study_checkpoints,
+        metrics=per_run(paths.METRICS),
+        checkpoints=per_run(paths.CHECKPOINT),
     output:
-        accuracy=f"{RESULTS}/{{study}}/tables/accuracy.csv",
-        sparsity=f"{RESULTS}/{{study}}/tables/sparsity.csv",
+        accuracy=STUDY_TABLE["accuracy"],
+        sparsity=STUDY_TABLE["sparsity"],
     params:
         runs=study_runs_params,
         prune=study_prunable_params,
     log:
-        f"logs/{{study}}/tables.log",
+        "logs/{study}/tables.log",
     conda:
         ENV
     script:
@@ -28,16 +28,16 @@ for _fig, _spec in FIGURES.items():
         name:
             _fig
         input:
-            **figure_inputs(_fig),
+            **PLAN.figure_inputs(_fig),
         output:
             report(
-                figure_files(_fig),
+                PLAN.figure_files(_fig),
                 caption=f"../report/{_fig}.rst",
-                category=_spec["paper"],
+                category=_spec.paper,
             ),
         params:
             name=_fig,
-            figure=canonical(config["figures"][_fig]),
+            figure=PLAN.figure_params(_fig),
             dpi=config["figures"]["dpi"],
         log:
             f"logs/figures/{_fig}.log",

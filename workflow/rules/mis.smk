@@ -3,20 +3,20 @@
 
 rule mis:
     input:
-        activations="{run}/activations.h5",
-        probe=PROBE_DIR,
+        activations=f"{{run}}/{paths.ACTIVATIONS}",
+        probe=DATA.probe,
     output:
-        table="{run}/mis.csv",
-        classes="{run}/class_accuracy.csv",
+        table=f"{{run}}/{paths.MIS}",
+        classes=f"{{run}}/{paths.CLASS_ACCURACY}",
     params:
-        mis=canonical(config["mis"]),
+        mis=PLAN.section_params("mis"),
     resources:
         mem_mb=4000,
         runtime=30,
     log:
-        "logs/{run}/mis.log",
+        paths.log("{run}", "mis"),
     benchmark:
-        "logs/{run}/mis.bench.tsv"
+        paths.benchmark("{run}", "mis"),
     conda:
         ENV
     script:
@@ -25,17 +25,17 @@ rule mis:
 
 rule study_mis_tables:
     input:
-        mis=study_mis_files,
-        classes=study_class_files,
-        accuracy=f"{RESULTS}/{{study}}/tables/accuracy.csv",
+        mis=per_run(paths.MIS),
+        classes=per_run(paths.CLASS_ACCURACY),
+        accuracy=STUDY_TABLE["accuracy"],
     output:
-        mis=f"{RESULTS}/{{study}}/tables/mis.csv",
-        classes=f"{RESULTS}/{{study}}/tables/class_accuracy.csv",
+        mis=STUDY_TABLE["mis"],
+        classes=STUDY_TABLE["classes"],
     params:
         runs=study_runs_params,
         backend=config["mis"]["backend"],
     log:
-        f"logs/{{study}}/mis_tables.log",
+        "logs/{study}/mis_tables.log",
     conda:
         ENV
     script:

@@ -1,23 +1,24 @@
-# prune (level k's mask) and retrain (one strategy per run). Iterative schedules prune level k-1's
-# retrained network; one-shot schedules prune the dense network straight to target k, once for all
-# retraining strategies.
+# prune (level k's pruned network: mask and masked weights) and retrain (one strategy per run).
+# Iterative schedules prune level k-1's retrained network; one-shot schedules prune the dense network
+# straight to target k, once for all retraining strategies.
+ITERATIVE_DIR = paths.run_dir(**{**W, "schedule": "iterative"})
 
 
 rule prune_iterative:
     input:
-        checkpoint=prune_iterative_input,
+        checkpoint=prune_input("iterative"),
     output:
-        mask=RESULTS + "/{study}/{model}/seed{seed}/{method}/iterative/{retrain}/level{level}/mask.pt",
+        pruned=f"{ITERATIVE_DIR}/{paths.PRUNED}",
     params:
-        prune=prune_iterative_params,
+        prune=prune_params("iterative"),
     priority: chain_priority
     resources:
         mem_mb=2000,
         runtime=10,
     log:
-        "logs/{study}/{model}/seed{seed}/{method}/iterative/{retrain}/level{level}/prune.log",
+        paths.log(ITERATIVE_DIR, "prune"),
     benchmark:
-        "logs/{study}/{model}/seed{seed}/{method}/iterative/{retrain}/level{level}/prune.bench.tsv",
+        paths.benchmark(ITERATIVE_DIR, "prune")
     conda:
         ENV
     script:
@@ -26,19 +27,19 @@ rule prune_iterative:
 
 rule prune_oneshot:
     input:
-        checkpoint=prune_oneshot_input,
+        checkpoint=prune_input("oneshot"),
     output:
-        mask=ONESHOT_MASK,
+        pruned=f"{ONESHOT_DIR}/{paths.PRUNED}",
     params:
-        prune=prune_oneshot_params,
+        prune=prune_params("oneshot"),
     priority: chain_priority
     resources:
         mem_mb=2000,
         runtime=10,
     log:
-        "logs/{study}/{model}/seed{seed}/{method}/oneshot/level{level}/prune.log",
+        paths.log(ONESHOT_DIR, "prune"),
     benchmark:
-        "logs/{study}/{model}/seed{seed}/{method}/oneshot/level{level}/prune.bench.tsv",
+        paths.benchmark(ONESHOT_DIR, "prune")
     conda:
         ENV
     script:
@@ -49,8 +50,8 @@ rule retrain:
     input:
         unpack(retrain_input),
     output:
-        checkpoint=f"{RUN_DIR}/checkpoint.pt",
-        metrics=f"{RUN_DIR}/metrics.csv",
+        checkpoint=f"{RUN_DIR}/{paths.CHECKPOINT}",
+        metrics=f"{RUN_DIR}/{paths.METRICS}",
     params:
         retrain=retrain_params,
         device=config["device"],
@@ -60,9 +61,9 @@ rule retrain:
         mem_mb=4000,
         runtime=120,
     log:
-        "logs/{study}/{model}/seed{seed}/{method}/{schedule}/{retrain}/level{level}/retrain.log",
+        paths.log(RUN_DIR, "retrain"),
     benchmark:
-        "logs/{study}/{model}/seed{seed}/{method}/{schedule}/{retrain}/level{level}/retrain.bench.tsv"
+        paths.benchmark(RUN_DIR, "retrain")
     conda:
         ENV
     script:

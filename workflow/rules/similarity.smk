@@ -6,9 +6,9 @@
 rule extract_similarity:
     input:
         checkpoint=extract_checkpoint,
-        probe=PROBE_DIR,
+        probe=DATA.probe,
     output:
-        activations=temp("{run}/similarity_activations.h5"),
+        activations=temp(f"{{run}}/{paths.SIMILARITY_ACTIVATIONS}"),
     params:
         layers=config["similarity"]["layers"],
         n_images=config["similarity"]["n_images"],
@@ -18,9 +18,9 @@ rule extract_similarity:
         mem_mb=4000,
         runtime=30,
     log:
-        "logs/{run}/extract_similarity.log",
+        paths.log("{run}", "extract_similarity"),
     benchmark:
-        "logs/{run}/extract_similarity.bench.tsv"
+        paths.benchmark("{run}", "extract_similarity")
     conda:
         ENV
     script:
@@ -29,19 +29,19 @@ rule extract_similarity:
 
 rule similarity:
     input:
-        a="{run}/similarity_activations.h5",
+        a=f"{{run}}/{paths.SIMILARITY_ACTIVATIONS}",
         b=similarity_reference,
     output:
-        table="{run}/similarity.csv",
+        table=f"{{run}}/{paths.SIMILARITY}",
     params:
-        similarity=similarity_params(),
+        similarity=PLAN.section_params("similarity"),
     resources:
         mem_mb=4000,
         runtime=30,
     log:
-        "logs/{run}/similarity.log",
+        paths.log("{run}", "similarity"),
     benchmark:
-        "logs/{run}/similarity.bench.tsv"
+        paths.benchmark("{run}", "similarity")
     conda:
         ENV
     script:
@@ -50,42 +50,44 @@ rule similarity:
 
 rule study_similarity_tables:
     input:
-        tables=study_similarities,
-        accuracy=f"{RESULTS}/{{study}}/tables/accuracy.csv",
+        tables=per_run(paths.SIMILARITY),
+        accuracy=STUDY_TABLE["accuracy"],
     output:
-        table=f"{RESULTS}/{{study}}/tables/similarity.csv",
+        table=STUDY_TABLE["similarity"],
     params:
         runs=study_runs_params,
     log:
-        f"logs/{{study}}/similarity_tables.log",
+        "logs/{study}/similarity_tables.log",
     conda:
         ENV
     script:
         "../scripts/similarity_tables.py"
 
 
-# bl_fig3: one run retrained again with a checkpoint after every epoch (the same deterministic run as
-# the cached one), each compared with the network before retraining (epoch 0).
+# Figures that follow one run epoch by epoch (bl_fig3): the run retrained again with a checkpoint
+# after every epoch (the same deterministic run as the cached one), each compared with the network
+# before retraining (epoch 0).
+EPOCH_RUN = PLAN.epoch_run
 if EPOCH_RUN:
 
     rule retrain_epochs:
         input:
-            **EPOCH_RUN["inputs"],
+            **PLAN.retrain_inputs(EPOCH_RUN.run),
         output:
-            checkpoints=[f"{EPOCH_RUN['dir']}/epoch{e}/checkpoint.pt" for e in range(EPOCH_RUN["epochs"] + 1)],
-            checkpoint=f"{EPOCH_RUN['dir']}/checkpoint.pt",
-            metrics=f"{EPOCH_RUN['dir']}/metrics.csv",
+            checkpoints=[f"{d}/{paths.CHECKPOINT}" for d in EPOCH_RUN.epoch_dirs()],
+            checkpoint=f"{EPOCH_RUN.dir}/{paths.CHECKPOINT}",
+            metrics=f"{EPOCH_RUN.dir}/{paths.METRICS}",
         params:
-            retrain=EPOCH_RUN["params"],
-            ident=EPOCH_RUN["ident"],
-            epochs_dir=EPOCH_RUN["dir"],
+            retrain=PLAN.retrain_params(EPOCH_RUN.run.retrain),
+            ident=EPOCH_RUN.run.ident(),
+            epochs_dir=EPOCH_RUN.dir,
             device=config["device"],
         threads: config["train"]["threads"]
         resources:
             mem_mb=4000,
             runtime=120,
         log:
-            f"logs/{EPOCH_RUN['dir']}/retrain_epochs.log",
+            f"logs/{EPOCH_RUN.dir}/retrain_epochs.log",
         conda:
             ENV
         script:
@@ -93,13 +95,13 @@ if EPOCH_RUN:
 
     rule epoch_similarity_tables:
         input:
-            tables=[f"{EPOCH_RUN['dir']}/epoch{e}/similarity.csv" for e in range(EPOCH_RUN["epochs"] + 1)],
+            tables=[f"{d}/{paths.SIMILARITY}" for d in EPOCH_RUN.epoch_dirs()],
         output:
-            table=f"{RESULTS}/{EPOCH_RUN['ident']['study']}/tables/similarity_epochs.csv",
+            table=paths.study_table(EPOCH_RUN.run.study, "similarity_epochs"),
         params:
-            runs=[{**EPOCH_RUN["ident"], "epoch": e} for e in range(EPOCH_RUN["epochs"] + 1)],
+            runs=[{**EPOCH_RUN.run.ident(), "epoch": e} for e in range(EPOCH_RUN.epochs + 1)],
         log:
-            f"logs/{EPOCH_RUN['ident']['study']}/similarity_epochs_table.log",
+            f"logs/{EPOCH_RUN.run.study}/similarity_epochs_table.log",
         conda:
             ENV
         script:

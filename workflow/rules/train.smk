@@ -1,15 +1,15 @@
 rule train_dense:
     input:
-        train=TRAIN_FILE,
-        val=VAL_FILE,
+        train=DATA.train,
+        val=DATA.val,
     output:
-        init=f"{RESULTS}/dense/{{model}}/seed{{seed}}/init.pt",
-        rewind=f"{RESULTS}/dense/{{model}}/seed{{seed}}/rewind.pt",
-        checkpoint=f"{RESULTS}/dense/{{model}}/seed{{seed}}/checkpoint.pt",
-        metrics=f"{RESULTS}/dense/{{model}}/seed{{seed}}/metrics.csv",
+        init=f"{DENSE_DIR}/{paths.INIT}",
+        rewind=f"{DENSE_DIR}/{paths.REWIND}",
+        checkpoint=f"{DENSE_DIR}/{paths.CHECKPOINT}",
+        metrics=f"{DENSE_DIR}/{paths.METRICS}",
     params:
         model=dense_model_params,
-        train=train_params(),
+        train=PLAN.train_params(),
         rewind_iteration=config["train"]["rewind_iteration"],
         device=config["device"],
     priority: 1000

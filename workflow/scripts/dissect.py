@@ -2,7 +2,8 @@ from pruneinterp import stages
 from pruneinterp.workflow import job
 
 with job(snakemake):
-    d = snakemake.params.dissect
-    stages.dissect(snakemake.input.activations, snakemake.input.probe, snakemake.output.units, d["layers"],
-                   d["quantile"], d["iou_threshold"], snakemake.params.device, iou_out=snakemake.output.iou,
-                   bootstrap_out=snakemake.output.bootstrap, bootstrap=d["bootstrap"], budget=d["budget"])
+    d = dict(snakemake.params.dissect)
+    layers = d.pop("layers")
+    stages.dissect(activations=snakemake.input.activations, probe_dir=snakemake.input.probe,
+                   out=snakemake.output.units, cfg=d, layers=layers, device=snakemake.params.device,
+                   iou_out=snakemake.output.iou, bootstrap_out=snakemake.output.bootstrap)

@@ -5,7 +5,7 @@ from pruneinterp.data.broden import Probe
 from pruneinterp.workflow import job
 
 with job(snakemake):
-    tables.dissection_tables(snakemake.input.dissections, snakemake.params.runs,
-                             pd.read_csv(snakemake.input.accuracy), snakemake.output.units, snakemake.output.summary,
-                             Probe(snakemake.input.probe).categories, snakemake.input.bootstrap,
-                             snakemake.output.bootstrap)
+    tables.dissection_tables(unit_paths=snakemake.input.dissections, runs=snakemake.params.runs,
+                             accuracy=pd.read_csv(snakemake.input.accuracy), out_units=snakemake.output.units,
+                             out_summary=snakemake.output.summary, categories=Probe(snakemake.input.probe).categories,
+                             bootstrap_paths=snakemake.input.bootstrap, out_bootstrap=snakemake.output.bootstrap)

@@ -3,5 +3,5 @@ from pruneinterp.workflow import job
 
 with job(snakemake):
     p = snakemake.params
-    extract(snakemake.input.checkpoint, snakemake.input.probe, snakemake.output.activations, p.layers,
-            p.batch_size, p.device, n_images=p.get("n_images"))
+    extract(checkpoint=snakemake.input.checkpoint, probe_dir=snakemake.input.probe, out=snakemake.output.activations,
+            layers=p.layers, batch_size=p.batch_size, device=p.device, n_images=p.get("n_images"))

@@ -3,4 +3,5 @@ from pruneinterp.workflow import job
 
 with job(snakemake):
     p = snakemake.params
-    figures.draw(p.name, dict(snakemake.input.items()), list(snakemake.output), dpi=p.dpi, **p.figure)
+    figures.draw(name=p.name, tables=dict(snakemake.input.items()), outputs=list(snakemake.output), dpi=p.dpi,
+                 **p.figure)

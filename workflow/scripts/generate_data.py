@@ -3,5 +3,5 @@ from pruneinterp.workflow import job
 
 with job(snakemake):
     d = snakemake.params.data
-    stages.make_data(snakemake.output.probe.rsplit("/", 1)[0], d["n_train"], d["n_val"], d["n_probe"], d["seed"],
-                     d["shapes"])
+    stages.make_data(out_dir=snakemake.output.probe.rsplit("/", 1)[0], n_train=d["n_train"], n_val=d["n_val"],
+                     n_probe=d["n_probe"], seed=d["seed"], spec=d["shapes"])

@@ -1,7 +1,7 @@
-from pruneinterp import stages
+from pruneinterp.dissection import ground_truth
 from pruneinterp.workflow import job
 
 with job(snakemake):
-    g, p = snakemake.params.ground_truth, snakemake.params
-    stages.ground_truth(snakemake.input.probe, snakemake.output.table, g["labels"], g["noise_units"], p.quantile,
-                        p.iou_threshold, g["seed"], g["downsample"], snakemake.output.activations)
+    p = snakemake.params
+    ground_truth(probe_dir=snakemake.input.probe, out=snakemake.output.table, cfg=p.ground_truth, quantile=p.quantile,
+                 iou_threshold=p.iou_threshold, activations_out=snakemake.output.activations)

@@ -3,5 +3,5 @@ from pruneinterp.workflow import job
 
 with job(snakemake):
     p = snakemake.params
-    index_imagefolder(p.train_dir, snakemake.output.train, p.image_size)
-    index_imagefolder(p.val_dir, snakemake.output.val, p.image_size)
+    index_imagefolder(root=p.train_dir, out=snakemake.output.train, size=p.image_size)
+    index_imagefolder(root=p.val_dir, out=snakemake.output.val, size=p.image_size)

@@ -2,7 +2,7 @@ from pruneinterp import stages
 from pruneinterp.workflow import job
 
 with job(snakemake):
-    m = snakemake.params.mis
-    stages.mis(snakemake.input.activations, snakemake.input.probe, snakemake.output.table, m["layers"],
-               {k: m[k] for k in ("n_tasks", "k", "alpha", "pooling", "seed")}, m["backend"], m["weights"],
-               snakemake.output.classes)
+    m = dict(snakemake.params.mis)
+    layers, backend, weights = m.pop("layers"), m.pop("backend"), m.pop("weights")
+    stages.mis(activations=snakemake.input.activations, probe_dir=snakemake.input.probe, out=snakemake.output.table,
+               cfg=m, layers=layers, backend=backend, weights=weights, class_accuracy_out=snakemake.output.classes)

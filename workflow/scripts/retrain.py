@@ -3,8 +3,9 @@ from pruneinterp.workflow import job
 
 with job(snakemake):
     w, p = snakemake.wildcards, snakemake.params.retrain
-    stages.retrain(snakemake.input.mask, snakemake.input.train, snakemake.input.val, dict(snakemake.output.items()),
-                   p["strategy"], p["train"], int(w.seed),
-                   {"study": w.study, "model": w.model, "method": w.method, "schedule": w.schedule,
-                    "retrain": w.retrain},
-                   snakemake.input.get("rewind"), p["finetune"], snakemake.params.device)
+    stages.retrain(pruned_path=snakemake.input.pruned, train_path=snakemake.input.train, val_path=snakemake.input.val,
+                   out=dict(snakemake.output.items()), strategy=p["strategy"], train_cfg=p["train"],
+                   finetune=p["finetune"], seed=int(w.seed),
+                   ident={"study": w.study, "model": w.model, "method": w.method, "schedule": w.schedule,
+                          "retrain": w.retrain},
+                   rewind_path=snakemake.input.get("rewind"), device=snakemake.params.device)

@@ -3,7 +3,8 @@ from pruneinterp.workflow import job
 
 with job(snakemake):
     p, r = snakemake.params, snakemake.params.retrain
-    stages.retrain(snakemake.input.mask, snakemake.input.train, snakemake.input.val,
-                   {"checkpoint": snakemake.output.checkpoint, "metrics": snakemake.output.metrics}, r["strategy"],
-                   r["train"], p.ident["seed"], {k: p.ident[k] for k in ("study", "model", "method", "schedule", "retrain")},
-                   snakemake.input.get("rewind"), r["finetune"], p.device, epochs_dir=p.epochs_dir)
+    stages.retrain(pruned_path=snakemake.input.pruned, train_path=snakemake.input.train, val_path=snakemake.input.val,
+                   out={"checkpoint": snakemake.output.checkpoint, "metrics": snakemake.output.metrics},
+                   strategy=r["strategy"], train_cfg=r["train"], finetune=r["finetune"], seed=p.ident["seed"],
+                   ident={k: p.ident[k] for k in ("study", "model", "method", "schedule", "retrain")},
+                   rewind_path=snakemake.input.get("rewind"), device=p.device, epochs_dir=p.epochs_dir)

@@ -2,6 +2,8 @@ from pruneinterp import stages
 from pruneinterp.workflow import job
 
 with job(snakemake):
-    s = snakemake.params.similarity
-    stages.similarity(snakemake.input.a, snakemake.input.b, snakemake.output.table, s["layers"], s["methods"],
-                      s["keep"], s["dims"], s["conv"], s["max_samples"], s["seed"], pwcca_keep=s["pwcca_keep"])
+    s = dict(snakemake.params.similarity)
+    layers = s.pop("layers")
+    s.pop("n_images")  # the extraction's setting
+    stages.similarity(a_path=snakemake.input.a, b_path=snakemake.input.b, out=snakemake.output.table, cfg=s,
+                      layers=layers)

@@ -5,4 +5,5 @@ from pruneinterp.workflow import job
 
 with job(snakemake):
     accuracy = pd.read_csv(snakemake.input.accuracy) if "accuracy" in snakemake.input.keys() else None
-    tables.similarity_table(snakemake.input.tables, snakemake.params.runs, snakemake.output.table, accuracy)
+    tables.similarity_table(paths=snakemake.input.tables, runs=snakemake.params.runs, out=snakemake.output.table,
+                            accuracy=accuracy)

@@ -2,7 +2,7 @@ from pruneinterp import tables
 from pruneinterp.workflow import job
 
 with job(snakemake):
-    runs = snakemake.params.runs
-    tables.accuracy_table(snakemake.input.metrics, runs, snakemake.output.accuracy)
-    tables.sparsity_table(snakemake.input.checkpoints, runs, snakemake.output.sparsity,
-                          snakemake.params.prune.get("include"), snakemake.params.prune.get("exclude"))
+    runs, prune = snakemake.params.runs, snakemake.params.prune
+    tables.accuracy_table(metrics_paths=snakemake.input.metrics, runs=runs, out=snakemake.output.accuracy)
+    tables.sparsity_table(checkpoint_paths=snakemake.input.checkpoints, runs=runs, out=snakemake.output.sparsity,
+                          include=prune.get("include"), exclude=prune.get("exclude"))

@@ -3,6 +3,6 @@ from pruneinterp.workflow import job
 
 with job(snakemake):
     p = snakemake.params
-    stages.train_dense(snakemake.input.train, snakemake.input.val, dict(snakemake.output.items()),
-                       p.model["arch"], p.model["kwargs"], p.train, int(snakemake.wildcards.seed),
-                       p.rewind_iteration, p.device)
+    stages.train_dense(train_path=snakemake.input.train, val_path=snakemake.input.val, out=dict(snakemake.output.items()),
+                       model=p.model["arch"], model_kwargs=p.model["kwargs"], train_cfg=p.train,
+                       seed=int(snakemake.wildcards.seed), rewind_iteration=p.rewind_iteration, device=p.device)

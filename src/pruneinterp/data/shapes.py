@@ -64,6 +64,17 @@ CATEGORIES: tuple[str, ...] = ("color", "object", "texture", "scene")
 
 
 @dataclass(frozen=True)
+class DataConfig:
+    """Settings of the generated data set (``pruneinterp make-data``, the workflow's ``data``
+    section): images per split and the seed; what the images look like is :class:`ShapesSpec`."""
+
+    n_train: int = 8000
+    n_val: int = 1000
+    n_probe: int = 1000
+    seed: int = 0
+
+
+@dataclass(frozen=True)
 class ShapesSpec:
     """Parameters of the generator; the defaults are the embedded default dataset."""
 
