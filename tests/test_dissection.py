@@ -112,7 +112,7 @@ def test_broden_layout_hand_computed_iou_multi_part_and_image_level(tmp_path):
     probe = Probe(tmp_path)
     assert probe.categories == ["color", "object", "part", "material", "scene", "texture"]
     cat_of = {lab.name: lab.category for lab in probe.labels}
-    assert cat_of["wall"] == "object"  # "object(1);part(0)": the primary category is the first
+    assert cat_of["wall"] == "object"  # "object(1);part(0)": listed in c_object only
     assert [lab.name for lab in probe.labels] == LABELS
     d = dissect_layer(acts, probe, np.arange(3), thresholds=np.array([0.5]))
     ref = reference_dissect_layer(acts, probe, np.arange(3), thresholds=np.array([0.5]))
@@ -121,6 +121,28 @@ def test_broden_layout_hand_computed_iou_multi_part_and_image_level(tmp_path):
         assert ref[0, j] == pytest.approx(EXPECTED_IOU[name], abs=1e-12), name
     table = d.table("layer4", 0.04)
     assert table.loc[0, "label"] == "red-c" and table.loc[0, "category"] == "color"
+
+
+def test_primary_category_is_where_the_label_has_the_largest_coverage(tmp_path, probe_dir):
+    """NetDissect (primary_categories_per_index): the category with the largest coverage in
+    c_<category>.csv, not the first one listed in label.csv; the IoU's union is gated by it."""
+    acts = write_broden_fixture(tmp_path)
+    labels = pd.read_csv(tmp_path / "label.csv", keep_default_na=False)
+    labels.loc[labels["name"] == "door", "category"] = "part(1);object(1)"
+    labels.to_csv(tmp_path / "label.csv", index=False)
+    obj = pd.read_csv(tmp_path / "c_object.csv")
+    door = labels[labels["name"] == "door"].iloc[0]
+    pd.concat([obj, pd.DataFrame([{"code": len(obj) + 1, "number": door["number"], "name": "door",
+                                   "frequency": 1, "coverage": 0.5}])]).to_csv(tmp_path / "c_object.csv", index=False)
+    cat_of = {lab.name: lab.category for lab in Probe(tmp_path).labels}
+    assert cat_of["door"] == "object"  # 0.5 in c_object > 0.1 in c_part, although part is listed first
+    assert cat_of["wall"] == "object" and cat_of["handle"] == "part"
+    d = dissect_layer(acts, Probe(tmp_path), np.arange(3), thresholds=np.array([0.5]))
+    # door's union now counts active pixels where *object* is annotated (img0: 4, img1: 1), not part (4)
+    assert d.iou[0, d.labels.index("door")] == pytest.approx(2 / (5 + 2 - 2), abs=1e-12)
+    # the generated probe lists every label in one category: the rule changes nothing there
+    generated = pd.read_csv(probe_dir / "label.csv", keep_default_na=False)
+    assert (generated["category"].str.count(r"\(") == (generated["number"] > 0)).all()
 
 
 def test_broden_images_and_label_masks(tmp_path):

@@ -121,13 +121,13 @@ class Probe:
         if missing:
             raise InputError(f"{self.root / 'index.csv'}: missing columns {sorted(missing)}")
         self.categories = [c for c in categories["name"] if c in self.index.columns]
+        coverage = self._category_coverage()
         self.labels: list[Label] = []
         for row in labels.itertuples():
             if int(row.number) == 0:
                 continue
-            # primary category: the first in "cat(n);cat(m)", as in Broden
-            primary = str(row.category).split(";")[0].split("(")[0]
-            self.labels.append(Label(int(row.number), str(row.name), primary))
+            self.labels.append(Label(int(row.number), str(row.name),
+                                     self._primary(int(row.number), str(row.category), coverage)))
         self.label_numbers = np.array([lab.number for lab in self.labels])
         self.max_label = int(self.label_numbers.max()) if len(self.labels) else 0
         self.column_of = np.full(self.max_label + 1, -1, dtype=np.int64)  # label number -> column
@@ -145,6 +145,32 @@ class Probe:
         if (self.root / "targets.csv").is_file():
             t = pd.read_csv(self.root / "targets.csv")
             self.targets = t["target"].to_numpy(dtype=np.int64)
+
+    def _category_coverage(self) -> dict[int, list[float]]:
+        """Label number -> its coverage in each category (``c_<category>.csv``; 0 where absent)."""
+        out: dict[int, list[float]] = {}
+        for i, cat in enumerate(self.categories):
+            path = self.root / f"c_{cat}.csv"
+            if not path.is_file():
+                continue
+            try:
+                table = pd.read_csv(path, keep_default_na=False)
+                pairs = zip(table["number"].astype(int), table["coverage"].astype(float))
+            except Exception as exc:
+                raise InputError(f"{path}: unreadable category table, needs number and coverage ({exc})") from None
+            for number, cov in pairs:
+                out.setdefault(number, [0.0] * len(self.categories))[i] = cov
+        return out
+
+    def _primary(self, number: int, listed: str, coverage: dict[int, list[float]]) -> str:
+        """A label's primary category, as NetDissect chooses it: the category where the label has
+        the largest coverage (``c_<category>.csv``; on a tie the later category, as NetDissect's
+        ``max`` over (coverage, index)); the first category listed in ``label.csv`` where no
+        category table lists the label."""
+        covs = coverage.get(number)
+        if covs is None or max(covs) <= 0:
+            return listed.split(";")[0].split("(")[0]
+        return self.categories[max((c, i) for i, c in enumerate(covs))[1]]
 
     def __len__(self) -> int:
         return len(self.index)
