@@ -15,6 +15,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter  # noqa: E402
 
@@ -24,6 +25,7 @@ from ..io import atomic_path  # noqa: E402
 
 X_LABEL = "% of prunable weights remaining"
 
+
 def _save(fig: plt.Figure, outputs: Sequence[str], dpi: int) -> None:
     for out in outputs:
         suffix = Path(out).suffix
@@ -31,10 +33,12 @@ def _save(fig: plt.Figure, outputs: Sequence[str], dpi: int) -> None:
             fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format=suffix.lstrip("."))
     plt.close(fig)
 
+
 def _remaining(df: pd.DataFrame) -> pd.DataFrame:
     df = df.copy()
     df["remaining"] = 100.0 * (1.0 - df["sparsity"])
     return df
+
 
 def _xaxis(ax: plt.Axes) -> None:
     ax.set_xscale("log")
@@ -47,16 +51,21 @@ def _xaxis(ax: plt.Axes) -> None:
     ax.set_xlabel(X_LABEL)
     ax.grid(True, which="both", alpha=0.3)
 
+
 def final_accuracy(acc: pd.DataFrame, split: str = "val") -> pd.DataFrame:
     last = acc[acc["split"] == split]
     last = last[last["epoch"] == last.groupby(["seed", "level"])["epoch"].transform("max")]
     return _remaining(last)
 
+
 RATE_LABEL = "pruning rate (% of prunable weights removed)"
+
 
 ARM = columns.ARM
 
+
 FAMILY_COLORS = {"magnitude": "tab:red", "structured": "tab:blue", "connection": "tab:green"}
+
 
 def final_runs(acc: pd.DataFrame, split: str = "val") -> pd.DataFrame:
     """The last epoch of every run (arm, seed, level), with ``rate`` = % of prunable weights removed
@@ -66,6 +75,7 @@ def final_runs(acc: pd.DataFrame, split: str = "val") -> pd.DataFrame:
     df["rate"] = 100.0 * df["sparsity"]
     df["top1_pct"] = 100.0 * df["top1"]
     return df
+
 
 def _select(df: pd.DataFrame, figure: str, **arm: str) -> pd.DataFrame:
     sub = df
@@ -77,13 +87,16 @@ def _select(df: pd.DataFrame, figure: str, **arm: str) -> pd.DataFrame:
                          f"{have}")
     return sub
 
+
 def _rate_axis(ax: plt.Axes) -> None:
     ax.set_xlabel(RATE_LABEL)
     ax.set_ylabel("top-1 validation accuracy (%)")
     ax.set_xlim(-2, 102)
     ax.grid(True, alpha=0.3)
 
+
 FAMILY_MARKERS = {"magnitude": "o", "structured": "s", "connection": "^"}
+
 
 def _family(method: str) -> tuple[str, str, str]:
     """(colour, line style, marker) of a method: colour and marker by family (magnitude, structured,
@@ -93,9 +106,11 @@ def _family(method: str) -> tuple[str, str, str]:
     return (FAMILY_COLORS.get(family, "tab:purple"), "--" if method.startswith("random_") else "-",
             FAMILY_MARKERS.get(family, "D"))
 
+
 def _backend(mis: pd.DataFrame) -> str:
     """The image-similarity backend the MIS table was computed with (named on every MIS figure)."""
     return ", ".join(map(str, dict.fromkeys(mis["backend"]))) if "backend" in mis else "unknown backend"
+
 
 def _mis_per_run(mis: pd.DataFrame) -> pd.DataFrame:
     """Mean MIS over the scored (non-constant) units of every run, and the number of constant units."""
@@ -105,3 +120,37 @@ def _mis_per_run(mis: pd.DataFrame) -> pd.DataFrame:
     g = mis.groupby(keys, as_index=False).agg(mis=("mis", "mean"), constant=("n_tasks", lambda v: int((v == 0).sum())))
     g["rate"] = 100.0 * g["sparsity"]
     return g
+
+
+def chain_correlations(df: pd.DataFrame, x: str, y: str, chains: list[str], method: str = "spearman") -> pd.DataFrame:
+    """Correlation of ``x`` and ``y`` within each pruning chain (rows grouped by ``chains``): the
+    levels of one chain are not independent samples, so a correlation pooled over checkpoints gets
+    no p-value here; the chain is the unit. Columns: the chain keys, ``n`` (levels), ``r``."""
+    from scipy.stats import pearsonr, spearmanr
+
+    corr = {"spearman": spearmanr, "pearson": pearsonr}[method]
+    rows = []
+    for key, g in df.groupby(chains, sort=True):
+        g = g[[x, y]].dropna()
+        ok = len(g) > 2 and g[x].nunique() > 1 and g[y].nunique() > 1
+        r = float(corr(g[x], g[y])[0]) if ok else float("nan")
+        rows.append({**dict(zip(chains, key if isinstance(key, tuple) else (key,))), "n": len(g), "r": r})
+    return pd.DataFrame(rows, columns=[*chains, "n", "r"])
+
+
+def across_seeds(r_by_seed: pd.Series, symbol: str) -> str:
+    """A per-seed correlation summarised over seeds, the independent unit: each seed's value, their
+    mean and sd, and a one-sample t-test of the Fisher-z values against 0 when there are >= 3 seeds."""
+    from scipy.stats import ttest_1samp
+
+    r = r_by_seed.dropna()
+    values = ", ".join(f"{v:.2f}" for v in r)
+    if len(r) == 0:
+        return f"{symbol}: not defined (constant values)"
+    if len(r) == 1:
+        return f"{symbol} = {values} (n = 1 seed: no test)"
+    text = f"{symbol} per seed: {values}; mean {r.mean():.2f} (sd {r.std():.2f}), n = {len(r)} seeds"
+    if len(r) >= 3:
+        z = np.arctanh(r.clip(-0.999999, 0.999999))
+        text += f"; t-test over seeds (Fisher z): p = {ttest_1samp(z, 0.0).pvalue:.2g}"
+    return text

@@ -15,6 +15,7 @@ from ._common import _save, _select, final_runs
 BL_STRATEGIES = {"finetune_sgd": "Mag. (fine-tuned)", "reinit": "Re-Init.", "random_reinit": "Rand.",
                  "rewind": "Rewind", "finetune_adam": "Mag. (Adam)", "none": "No retraining"}
 
+
 def _summary_table(df: pd.DataFrame) -> pd.DataFrame:
     """Mean/sd/n of final top-1 over seeds per (retrain, level), with the measured sparsity."""
     g = df.groupby(["retrain", "level"], as_index=False).agg(
@@ -24,6 +25,7 @@ def _summary_table(df: pd.DataFrame) -> pd.DataFrame:
     g[["top1_mean", "top1_std"]] = g[["top1_mean", "top1_std"]].round(3)
     g["sparsity"] = g["sparsity"].round(6)
     return g[["strategy", "retrain", "level", "sparsity", "top1_mean", "top1_std", "n_seeds"]]
+
 
 def _render_table(summary: pd.DataFrame, row_order: list[str], outputs: Sequence[str], title: str, dpi: int) -> None:
     cols = summary.drop_duplicates("level").sort_values("level")
@@ -50,8 +52,10 @@ def _render_table(summary: pd.DataFrame, row_order: list[str], outputs: Sequence
     ax.set_title(title, fontsize="medium")
     _save(fig, outputs, dpi)
 
+
 def _table_outputs(outputs: Sequence[str]) -> tuple[list[str], list[str]]:
     return [o for o in outputs if o.endswith(".csv")], [o for o in outputs if not o.endswith(".csv")]
+
 
 def bl_table1(acc: pd.DataFrame, outputs: Sequence[str], title: str, dpi: int, method: str, **_: Any) -> None:
     from ..io import write_csv
@@ -68,6 +72,7 @@ def bl_table1(acc: pd.DataFrame, outputs: Sequence[str], title: str, dpi: int, m
                                           f"mean{' ± sd' if n > 1 else ''} over {n} seed(s); "
                                           f"columns: % of prunable weights removed", dpi)
 
+
 def bl_table3(acc: pd.DataFrame, outputs: Sequence[str], title: str, dpi: int, method: str, **_: Any) -> None:
     from ..io import write_csv
 
@@ -80,17 +85,22 @@ def bl_table3(acc: pd.DataFrame, outputs: Sequence[str], title: str, dpi: int, m
     _render_table(summary, ["finetune_sgd"], images, f"{title}\n{method}, iterative, fine-tuned after every level; "
                                                      f"mean{' ± sd' if n > 1 else ''} over {n} seed(s)", dpi)
 
+
 METHOD_NAMES = {"svcca": "SVCCA", "pwcca": "PWCCA", "cka": "linear CKA"}
 
+
 CONV_NOTE = {"positions": "conv layers: (image, position) samples", "mean": "conv layers: spatial means"}
+
 
 def _similarity_note(sim: pd.DataFrame, conv: str | None = None) -> str:
     n = sorted(set(sim["n_samples"].astype(int))) if "n_samples" in sim and len(sim) else []
     samples = "/".join(str(v) for v in n)
     return f"{CONV_NOTE.get(conv or '', 'conv layers: ?')}, {samples} samples"
 
+
 def _layer_order(sim: pd.DataFrame) -> list[str]:
     return list(dict.fromkeys(sim["layer_a"]))
+
 
 def _pick(sim: pd.DataFrame, figure: str, metric: str | None = None, **arm: str) -> pd.DataFrame:
     df = _select(sim, figure, **arm)
@@ -100,8 +110,10 @@ def _pick(sim: pd.DataFrame, figure: str, metric: str | None = None, **arm: str)
             raise ValueError(f"{figure}: no {metric} rows in the similarity table (similarity.methods)")
     return df
 
+
 def _rate_label(df: pd.DataFrame) -> pd.Series:
     return (100 * df["sparsity"]).round(1).astype(str) + "%"
+
 
 def bl_fig2(sim: pd.DataFrame, outputs: Sequence[str], title: str, dpi: int, method: str, conv: str | None = None,
             **_: Any) -> None:
@@ -121,11 +133,13 @@ def bl_fig2(sim: pd.DataFrame, outputs: Sequence[str], title: str, dpi: int, met
     ax.set_title(f"{title}\n{method}, iterative, fine-tuned; {_similarity_note(df, conv)}", fontsize="medium")
     _save(fig, outputs, dpi)
 
+
 def _heatmap(pivot: pd.DataFrame, ax: plt.Axes, xlabel: str) -> None:
     sns.heatmap(pivot, vmin=0, vmax=1, cmap="magma", annot=True, fmt=".2f", annot_kws={"size": 7},
                 cbar_kws={"label": "SVCCA similarity"}, ax=ax)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("layer")
+
 
 def bl_fig3(epochs: pd.DataFrame, outputs: Sequence[str], title: str, dpi: int, conv: str | None = None,
             **_: Any) -> None:
@@ -141,6 +155,7 @@ def bl_fig3(epochs: pd.DataFrame, outputs: Sequence[str], title: str, dpi: int, 
                  f"vs epoch 0\n{_similarity_note(df, conv)}", fontsize="small")
     _save(fig, outputs, dpi)
 
+
 def bl_fig4(sim: pd.DataFrame, outputs: Sequence[str], title: str, dpi: int, method: str, conv: str | None = None,
             **_: Any) -> None:
     """Layer x sparsity heatmap of SVCCA similarity to the dense model (iterative pruning)."""
@@ -155,6 +170,7 @@ def bl_fig4(sim: pd.DataFrame, outputs: Sequence[str], title: str, dpi: int, met
     ax.set_title(f"{title}\n{model} (VGG-style), {method}, iterative, fine-tuned\n{_similarity_note(df, conv)}",
                  fontsize="small")
     _save(fig, outputs, dpi)
+
 
 def bl_fig5(sim: pd.DataFrame, outputs: Sequence[str], title: str, dpi: int, method: str, conv: str | None = None,
             **_: Any) -> None:
@@ -176,6 +192,7 @@ def bl_fig5(sim: pd.DataFrame, outputs: Sequence[str], title: str, dpi: int, met
     ax.legend(fontsize="small", loc="lower left")
     ax.set_title(f"{title}\n{method}; boxes: the layers; {_similarity_note(df, conv)}", fontsize="medium")
     _save(fig, outputs, dpi)
+
 
 def bl_metrics(sim: pd.DataFrame, outputs: Sequence[str], title: str, dpi: int, method: str,
                conv: str | None = None, **_: Any) -> None:

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from ._common import _backend, _mis_per_run, _remaining, _save, _xaxis, final_accuracy
+from ._common import _backend, _mis_per_run, _remaining, _save, _xaxis, across_seeds, chain_correlations, final_accuracy
 
 
 def mis_vs_dissection(mis: pd.DataFrame, outputs: Sequence[str], title: str, dpi: int,
@@ -35,10 +35,9 @@ def mis_vs_dissection(mis: pd.DataFrame, outputs: Sequence[str], title: str, dpi
         if summary is not None else None
     note = ""
     if both is not None and len(both) > 2:
-        from scipy.stats import spearmanr
-
-        rho, p = spearmanr(both["mis"], both["interpretable_units"])
-        note = f"; Spearman(MIS, interpretable units) = {rho:.2f} (p = {p:.2g})"
+        # within each seed's pruning chain (its levels are not independent); the seed is the unit
+        chains = chain_correlations(both, "mis", "interpretable_units", ["seed"], method="spearman")
+        note = "\n" + across_seeds(chains.set_index("seed")["r"], "Spearman ρ(MIS, interpretable units) within the chain")
     layers = ", ".join(dict.fromkeys(mis["layer"]))
-    fig.suptitle(f"{title} (MIS layers: {layers}, similarity: {_backend(mis)}{note})", fontsize="medium")
+    fig.suptitle(f"{title} (MIS layers: {layers}, similarity: {_backend(mis)}){note}", fontsize="medium")
     _save(fig, outputs, dpi)

@@ -21,7 +21,9 @@ def fb_fig1(acc: pd.DataFrame, outputs: Sequence[str], title: str, dpi: int, **_
     ax.set_title(title)
     _save(fig, outputs, dpi)
 
+
 COUNTS = {"interpretable_units": "interpretable units", "unique_concepts": "unique concepts"}
+
 
 def fb_fig2(summary: pd.DataFrame, outputs: Sequence[str], title: str, dpi: int,
             bootstrap: pd.DataFrame | None = None, baseline: pd.DataFrame | None = None, **_: Any) -> None:
@@ -63,6 +65,7 @@ def fb_fig2(summary: pd.DataFrame, outputs: Sequence[str], title: str, dpi: int,
     fig.suptitle(f"{title} (layers: {layers}; error bars: 95% bootstrap over probe images)", fontsize="medium")
     _save(fig, outputs, dpi)
 
+
 def fb_fig3(summary: pd.DataFrame, outputs: Sequence[str], title: str, dpi: int, seed: int, **_: Any) -> None:
     sub = summary[summary["seed"] == seed]
     if sub.empty:
@@ -77,6 +80,7 @@ def fb_fig3(summary: pd.DataFrame, outputs: Sequence[str], title: str, dpi: int,
     _xaxis(ax)
     ax.set_title(f"{title} (seed {seed})")
     _save(fig, outputs, dpi)
+
 
 def fb_fig4(units: pd.DataFrame, outputs: Sequence[str], title: str, dpi: int, **_: Any) -> None:
     df = _remaining(consistency(units))

@@ -8,7 +8,8 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
-from ._common import RATE_LABEL, _backend, _family, _mis_per_run, _rate_axis, _save, _select, final_runs
+from ._common import (RATE_LABEL, _backend, _family, _mis_per_run, _rate_axis, _save, _select, across_seeds,
+                      chain_correlations, final_runs)
 
 
 def vrs_fig1(acc: pd.DataFrame, outputs: Sequence[str], title: str, dpi: int, method: str, **_: Any) -> None:
@@ -19,6 +20,7 @@ def vrs_fig1(acc: pd.DataFrame, outputs: Sequence[str], title: str, dpi: int, me
     _rate_axis(ax)
     ax.set_title(title)
     _save(fig, outputs, dpi)
+
 
 def vrs_fig2(acc: pd.DataFrame, outputs: Sequence[str], title: str, dpi: int, method: str, **_: Any) -> None:
     runs = _select(acc[acc["split"] == "val"], "vrs_fig2", method=method, schedule="oneshot", retrain="finetune_sgd")
@@ -36,6 +38,7 @@ def vrs_fig2(acc: pd.DataFrame, outputs: Sequence[str], title: str, dpi: int, me
     ax.set_title(f"{title}\n{method}, one-shot to {rate:.1f}% of prunable weights removed, SGD", fontsize="medium")
     _save(fig, outputs, dpi)
 
+
 def vrs_fig3(acc: pd.DataFrame, outputs: Sequence[str], title: str, dpi: int, method: str, **_: Any) -> None:
     df = _select(final_runs(acc), "vrs_fig3", method=method, retrain="finetune_sgd")
     df = df[df["schedule"].isin(["oneshot", "iterative"])]
@@ -45,6 +48,7 @@ def vrs_fig3(acc: pd.DataFrame, outputs: Sequence[str], title: str, dpi: int, me
     _rate_axis(ax)
     ax.set_title(f"{title}\n{method}, fine-tuned with SGD after every pruning step", fontsize="medium")
     _save(fig, outputs, dpi)
+
 
 def vrs_fig4(acc: pd.DataFrame, outputs: Sequence[str], title: str, dpi: int, **_: Any) -> None:
     df = final_runs(acc)
@@ -77,10 +81,11 @@ def vrs_fig4(acc: pd.DataFrame, outputs: Sequence[str], title: str, dpi: int, **
     fig.suptitle(f"{title} (one-shot)")
     _save(fig, outputs, dpi)
 
-def vrs_fig5(mis: pd.DataFrame, outputs: Sequence[str], title: str, dpi: int, **_: Any) -> None:
-    """Average MIS vs pruning rate per method; black: no fine-tuning; Pearson r (MIS, rate)."""
-    from scipy.stats import pearsonr
 
+def vrs_fig5(mis: pd.DataFrame, outputs: Sequence[str], title: str, dpi: int, **_: Any) -> None:
+    """Average MIS vs pruning rate per method; black: no fine-tuning. Pearson r(MIS, rate) within each
+    arm and seed (its levels are one chain of models from the same dense network, not independent
+    samples), summarised over arms per seed; a test only over seeds (the independent unit)."""
     df = _mis_per_run(mis)
     df = df[df["schedule"] == "oneshot"]
     fig, ax = plt.subplots(figsize=(6.5, 4))
@@ -93,10 +98,11 @@ def vrs_fig5(mis: pd.DataFrame, outputs: Sequence[str], title: str, dpi: int, **
             c = "black" if retrain == "none" else color
             ax.plot(sub["rate"], sub["mis"], color=c, ls=ls if retrain != "finetune_adam" else ":", marker=marker,
                     ms=4, label=f"{method}, {retrain}" if retrain != "none" else None)
-    pruned = df[df["level"] > 0]
-    r, p = pearsonr(pruned["rate"], pruned["mis"]) if len(pruned) > 2 else (float("nan"), float("nan"))
-    ax.text(0.02, 0.04, f"Pearson r(MIS, rate) = {r:.3f}, p = {p:.2g} (n = {len(pruned)} pruned models)",
-            transform=ax.transAxes, fontsize="small")
+    arms = chain_correlations(df, "rate", "mis", ["seed", "method", "retrain"], method="pearson")
+    per_seed = arms.groupby("seed")["r"].median()
+    spread = f"[{arms['r'].min():.2f}, {arms['r'].max():.2f}]" if arms["r"].notna().any() else "[-]"
+    ax.text(0.02, 0.04, f"Pearson r(MIS, rate) within each arm (dense + its levels): {spread} over {len(arms)} arms\n"
+            f"{across_seeds(per_seed, 'median r over arms')}", transform=ax.transAxes, fontsize="x-small")
     ax.set_xlabel(RATE_LABEL)
     ax.set_ylabel("average MIS (scored units)")
     layers = ", ".join(dict.fromkeys(mis["layer"]))
@@ -106,6 +112,7 @@ def vrs_fig5(mis: pd.DataFrame, outputs: Sequence[str], title: str, dpi: int, **
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize="x-small", loc="upper right")
     _save(fig, outputs, dpi)
+
 
 def vrs_fig6(mis: pd.DataFrame, outputs: Sequence[str], title: str, dpi: int, method: str, retrain: str = "finetune_sgd",
              level: int = 1, classes: pd.DataFrame | None = None, **_: Any) -> None:
@@ -129,12 +136,14 @@ def vrs_fig6(mis: pd.DataFrame, outputs: Sequence[str], title: str, dpi: int, me
     ax2.plot(df["class"], df["mis"].rolling(window, center=True, min_periods=1).mean(), color="tab:red")
     ok = df[["top1", "mis"]].dropna()
     r, p = pearsonr(ok["top1"], ok["mis"]) if len(ok) > 2 and ok["mis"].nunique() > 1 else (float("nan"), float("nan"))
+    acc_range = f"{100 * ok['top1'].min():.0f}-{100 * ok['top1'].max():.0f}%" if len(ok) else "-"
     ax.set_xticks(df["class"], df["name"], rotation=45, fontsize="small")
     ax.set_ylabel("top-1 accuracy on the probe (%)", color="tab:blue")
     ax2.set_ylabel("MIS", color="tab:red")
     ax2.set_ylim(0, 1.05)
     rate = 100 * acc["sparsity"].iloc[0]
     ax.set_title(f"{title}\n{method}, one-shot {rate:.1f}% removed, {retrain}; lines: moving averages "
-                 f"(window {window}); Pearson r = {r:.2f} (p = {p:.2g}); similarity: {_backend(mis)}",
+                 f"(window {window}); Pearson r over {len(ok)} classes = {r:.2f} (p = {p:.2g}); class accuracy "
+                 f"range {acc_range}; similarity: {_backend(mis)}",
                  fontsize="small")
     _save(fig, outputs, dpi)
