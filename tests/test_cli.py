@@ -79,11 +79,18 @@ def test_cli_chain_make_probe_train_extract_dissect(tmp_path):
         assert f["logits"].shape == (12, 10) and f["targets"].shape == (12,)
         for attr in ("model", "checkpoint_sha256", "probe", "pruneinterp_version"):
             assert attr in f.attrs
+        # the receptive fields, for dissect --upsample fieldmap (NetDissect's upsampleL)
+        assert f["layers/conv4"].attrs["fieldmap"].tolist() == [[-11, -11], [26, 26], [4, 4]]
+        assert f.attrs["input_size"].tolist() == [32, 32]
     assert main(["dissect", "--activations", str(tmp_path / "a.h5"), "--probe", str(data / "probe"), "--out",
                  str(tmp_path / "units.csv"), "--layer", "conv4", "--iou-threshold", "0.05"]) == 0
     units = pd.read_csv(tmp_path / "units.csv")
     assert len(units) == 8 and (units["layer"] == "conv4").all()
     assert (units["interpretable"] == (units["iou"] > 0.05)).all()
+    assert main(["dissect", "--activations", str(tmp_path / "a.h5"), "--probe", str(data / "probe"), "--out",
+                 str(tmp_path / "units_fm.csv"), "--layer", "conv4", "--upsample", "fieldmap"]) == 0
+    fm = pd.read_csv(tmp_path / "units_fm.csv")
+    assert len(fm) == 8 and (fm["threshold"] == units["threshold"]).all()  # same thresholds, other masks
 
 
 def test_dissect_writes_iou_matrix_and_bootstrap_and_ground_truth_cli(tmp_path, probe_dir):

@@ -37,3 +37,20 @@ def test_unknown_model_and_layer_name_the_allowed_values():
         build_model("vgg99")
     with pytest.raises(ValueError, match="conv4"):
         unit_layer(build_model("convnet", width=4), "conv9")
+
+
+def test_receptive_field_maps_compose_as_netdissect():
+    from pruneinterp.models import compose_fieldmap, fieldmap
+
+    net = build_model("convnet", width=4)
+    # conv 3x3 pad 1 -> (-1, 3, 1); + max-pool 2 -> (-1, 4, 2); + conv -> (-3, 8, 2); + pool, conv -> ...
+    assert fieldmap(net, "conv1") == ((-1, -1), (3, 3), (1, 1))
+    assert fieldmap(net, "conv2") == ((-3, -3), (8, 8), (2, 2))
+    assert fieldmap(net, "conv4") == ((-11, -11), (26, 26), (4, 4))
+    assert fieldmap(net, "fc") is None  # after global pooling
+    assert compose_fieldmap(((-1, -1), (3, 3), (1, 1)), ((0, 0), (2, 2), (2, 2))) == ((-1, -1), (4, 4), (2, 2))
+    # ResNet-18 at 224 px: stem conv 7x7/2 pad 3, max-pool 3x3/2 pad 1, then 3x3 convs; the residual
+    # sum takes the main path (the larger field); layer4 units are 32 px apart, centred at 0, 32, ...
+    r = build_model("resnet18", num_classes=10)
+    (o, s, t) = fieldmap(r, "layer4")
+    assert t == (32, 32) and s[0] // 2 + o[0] == 0 and s == (435, 435)

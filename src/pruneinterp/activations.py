@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +15,7 @@ import torch
 from . import __version__, columns
 from .data.broden import Probe
 from .io import InputError, atomic_path, load_checkpoint, sha256
-from .models import build_model, unit_layer
+from .models import build_model, fieldmap, unit_layer
 from .training import Normalizer, resolve_device
 
 
@@ -37,6 +38,17 @@ def model_from_checkpoint(path: str | os.PathLike[str]) -> tuple[torch.nn.Module
     return model, ckpt
 
 
+def _fieldmap_or_none(model: torch.nn.Module, name: str) -> tuple | None:
+    """The layer's receptive-field map, or None (with a warning) where torch.fx cannot trace the
+    model: it is optional metadata (only ``dissect.upsample: fieldmap`` needs it)."""
+    try:
+        return fieldmap(model, name)
+    except Exception as exc:  # any tracing failure of a user model
+        logging.getLogger(__name__).warning("no receptive-field map for layer %s (%s: %s)", name,
+                                            type(exc).__name__, exc)
+        return None
+
+
 @torch.no_grad()
 def extract(checkpoint: str | os.PathLike[str], probe_dir: str | os.PathLike[str], out: str | os.PathLike[str],
             layers: list[str], batch_size: int = ExtractConfig.batch_size, device: str = "cpu",
@@ -49,6 +61,7 @@ def extract(checkpoint: str | os.PathLike[str], probe_dir: str | os.PathLike[str
     norm = Normalizer(**ckpt["normalization"])
     probe = Probe(probe_dir)
     captured: dict[str, torch.Tensor] = {}
+    fieldmaps = {name: _fieldmap_or_none(model, name) for name in layers}  # traced before any hook is attached
     handles = []
     for name in layers:
         module = unit_layer(model, name)
@@ -77,6 +90,10 @@ def extract(checkpoint: str | os.PathLike[str], probe_dir: str | os.PathLike[str
                 if name not in dsets:
                     chunk = (min(batch_size, n),) + a.shape[1:]
                     dsets[name] = f.create_dataset(f"layers/{name}", (n,) + a.shape[1:], dtype="f4", chunks=chunk)
+                    fm = fieldmaps[name] if a.ndim == 4 else None
+                    if fm is not None:  # receptive fields in input pixels: (offset, size, step) x (y, x)
+                        dsets[name].attrs["fieldmap"] = np.array(fm, dtype=np.int64)
+                    f.attrs["input_size"] = np.array(x.shape[2:], dtype=np.int64)
                 dsets[name][start:start + len(idx)] = a
     for h in handles:
         h.remove()

@@ -15,7 +15,7 @@ from typing import Any, Sequence
 import torch
 
 from .activations import ExtractConfig
-from .dissection import Bootstrap, DissectConfig, GroundTruthConfig
+from .dissection import UPSAMPLE, Bootstrap, DissectConfig, GroundTruthConfig
 from .mis import MISConfig
 from .pruning import METHODS, PruneConfig
 from .retraining import STRATEGIES, FinetuneConfig
@@ -116,6 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--quantile", type=_fraction, default=dissect.quantile,
                    help="top fraction of each unit's activations that forms its mask (T_k = 1 - quantile quantile)")
     s.add_argument("--iou-threshold", type=float, default=dissect.iou_threshold)
+    s.add_argument("--upsample", choices=list(UPSAMPLE), default=dissect.upsample,
+                   help="bilinear, or fieldmap: anchored at the units' receptive fields (NetDissect's upsampleL)")
     s.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     s.add_argument("--iou-out", default=None, help="also write the full IoU matrices (units x labels) to this HDF5")
     s.add_argument("--bootstrap-out", default=None,
@@ -204,6 +206,7 @@ def run(args: argparse.Namespace) -> None:
                 batch_size=args.batch_size, device=args.device, n_images=args.n_images)
     elif args.stage == "dissect":
         cfg = DissectConfig(quantile=args.quantile, iou_threshold=args.iou_threshold, budget=args.budget,
+                            upsample=args.upsample,
                             bootstrap=Bootstrap(args.bootstrap_replicates, args.bootstrap_blocks, args.bootstrap_seed))
         stages.dissect(activations=args.activations, probe_dir=args.probe, out=args.out, cfg=cfg, layers=args.layer,
                        device=args.device, iou_out=args.iou_out, bootstrap_out=args.bootstrap_out)

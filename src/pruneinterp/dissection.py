@@ -45,6 +45,19 @@ from .data.broden import LabelEntries, Probe
 RESULT_COLUMNS = columns.DISSECTION
 BOOTSTRAP_COLUMNS = columns.DISSECTION_BOOTSTRAP
 DEFAULT_BUDGET = 1 << 22  # activation values (float32) held at once: 16 MiB per buffer
+UPSAMPLE = ("bilinear", "fieldmap")
+
+
+def fieldmap_weights(offset: int, size: int, step: int, n_act: int, n_out: int, input_len: int) -> np.ndarray:
+    """(n_out, n_act) interpolation matrix of NetDissect's ``upsampleL`` along one axis: activation
+    a sits at the centre of its receptive field, input pixel ``size // 2 + offset + a * step``;
+    segmentation pixel j at input coordinate ``j * input_len / n_out``; linear between centres and
+    constant beyond the first and last (as their ``RectBivariateSpline(kx=1, ky=1)`` evaluates).
+    Rows sum to 1, so ``W (A - T) W'`` keeps the sign-exact thresholding."""
+    centres = size // 2 + offset + step * np.arange(n_act, dtype=np.float64)
+    coords = np.arange(n_out, dtype=np.float64) * (input_len / n_out)
+    eye = np.eye(n_act)
+    return np.stack([np.interp(coords, centres, eye[a]) for a in range(n_act)], axis=1)
 
 
 @dataclass(frozen=True)
@@ -64,15 +77,20 @@ class DissectConfig:
     iou_threshold: float = 0.04
     budget: int = DEFAULT_BUDGET
     bootstrap: Bootstrap = field(default_factory=Bootstrap)
+    upsample: str = "bilinear"  # bilinear | fieldmap (NetDissect's upsampleL, anchored at receptive fields)
+
+    def __post_init__(self) -> None:
+        if self.upsample not in UPSAMPLE:
+            raise ValueError(f"dissect.upsample must be one of {', '.join(UPSAMPLE)}; got {self.upsample!r}")
 
     @classmethod
     def from_dict(cls, d: dict) -> "DissectConfig":
         d = dict(d)
         boot = d.pop("bootstrap", None)
-        unknown = sorted(set(d) - {"quantile", "iou_threshold", "budget"})
+        unknown = sorted(set(d) - {"quantile", "iou_threshold", "budget", "upsample"})
         if unknown:
             raise ValueError(f"unknown DissectConfig settings {unknown}; allowed: quantile, iou_threshold, budget, "
-                             f"bootstrap")
+                             f"upsample, bootstrap")
         return cls(**d, bootstrap=Bootstrap(**boot) if isinstance(boot, dict) else (boot or Bootstrap()))
 
 
@@ -158,11 +176,17 @@ def _read_rows(acts: "np.ndarray | object", r: np.ndarray) -> torch.Tensor:
 
 def dissect_layer(acts: "np.ndarray | object", probe: Probe, image_index: np.ndarray, quantile: float = 0.005,
                   device: str = "cpu", budget: int = DEFAULT_BUDGET, bootstrap: Bootstrap | None = None,
-                  thresholds: np.ndarray | None = None) -> Dissection:
+                  thresholds: np.ndarray | None = None, fieldmap: "np.ndarray | None" = None,
+                  input_size: "tuple[int, int] | None" = None) -> Dissection:
     """Dissect one layer. ``acts`` is (N, C, H, W) (an h5py dataset works: it is read per chunk);
-    row i belongs to probe image ``image_index[i]``. ``thresholds`` overrides the quantile pass."""
+    row i belongs to probe image ``image_index[i]``. ``thresholds`` overrides the quantile pass.
+    Maps are upsampled to the segmentation bilinearly (pixel centres aligned), or, given the layer's
+    ``fieldmap`` ((offset, size, step) x (y, x), input pixels) and the network's ``input_size``,
+    anchored at the units' receptive-field centres (NetDissect's ``upsampleL``)."""
     if len(acts.shape) != 4:
         raise ValueError(f"dissection needs conv activations (N, C, H, W), got shape {tuple(acts.shape)}")
+    if fieldmap is not None and input_size is None:
+        raise ValueError("upsampling by receptive fields needs the network's input size")
     n, units = acts.shape[0], acts.shape[1]
     if len(image_index) != n:
         raise ValueError(f"{n} activation rows but {len(image_index)} image indices")
@@ -183,6 +207,10 @@ def dissect_layer(acts: "np.ndarray | object", probe: Probe, image_index: np.nda
         rows = np.flatnonzero((sizes[:, 0] == sh) & (sizes[:, 1] == sw))
         p = int(sh * sw)
         chunk = max(1, budget // (units * p))
+        if fieldmap is not None:
+            (oy, ox), (zy, zx), (ty, tx) = np.asarray(fieldmap).tolist()
+            wy = torch.from_numpy(fieldmap_weights(oy, zy, ty, acts.shape[2], int(sh), int(input_size[0]))).float().to(dev)
+            wx = torch.from_numpy(fieldmap_weights(ox, zx, tx, acts.shape[3], int(sw), int(input_size[1]))).float().to(dev)
         for start in range(0, len(rows), chunk):
             r = rows[start:start + chunk]
             # A > T is tested as interp(A - T) > 0: the same for exact arithmetic (bilinear weights
@@ -191,7 +219,10 @@ def dissect_layer(acts: "np.ndarray | object", probe: Probe, image_index: np.nda
             # channels_last: the kernel is several times faster, and the (m, sh, sw, C) memory order
             # is already the (pixels, units) matrix that the sparse product needs
             a = (_read_rows(acts, r).to(dev) - t).contiguous(memory_format=torch.channels_last)
-            up = F.interpolate(a, size=(int(sh), int(sw)), mode="bilinear", align_corners=False)
+            if fieldmap is None:
+                up = F.interpolate(a, size=(int(sh), int(sw)), mode="bilinear", align_corners=False)
+            else:
+                up = torch.einsum("yh,nchw,xw->nyxc", wy, a, wx).permute(0, 3, 1, 2)
             del a
             mask = up.clamp_(min=0).sign_().permute(0, 2, 3, 1).reshape(len(r) * p, units)  # 0/1, (m * P, C)
             del up
@@ -264,10 +295,13 @@ def _bootstrap(inter: torch.Tensor, label_px: torch.Tensor, act_in_cat: torch.Te
 
 
 def reference_dissect_layer(acts: np.ndarray, probe: Probe, image_index: np.ndarray, quantile: float = 0.005,
-                            thresholds: np.ndarray | None = None) -> np.ndarray:
+                            thresholds: np.ndarray | None = None, fieldmap: "np.ndarray | None" = None,
+                            input_size: "tuple[int, int] | None" = None) -> np.ndarray:
     """The straightforward computation (as NetDissect-Lite does it): for every image and unit, upsample
     one map, threshold it, count its intersection with every label of the image. Returns IoU
-    (units, labels). Slow; for tests and ``bench/dissect.py``."""
+    (units, labels). With a ``fieldmap``, maps are upsampled as NetDissect's ``upsampleL`` does it
+    (scipy's linear ``RectBivariateSpline`` through the receptive-field centres). Slow; for tests and
+    ``bench/dissect.py``."""
     n, units = acts.shape[:2]
     if thresholds is None:
         thresholds = np.quantile(np.asarray(acts).transpose(1, 0, 2, 3).reshape(units, -1), 1.0 - quantile, axis=1)
@@ -284,7 +318,10 @@ def reference_dissect_layer(acts: np.ndarray, probe: Probe, image_index: np.ndar
         present = np.flatnonzero(lab.any(0))
         for u in range(units):
             amap = torch.from_numpy(np.asarray(acts[i, u], dtype=np.float32) - np.float32(thresholds[u]))[None, None]
-            up = F.interpolate(amap, size=(sh, sw), mode="bilinear", align_corners=False)[0, 0].numpy().ravel()
+            if fieldmap is None:
+                up = F.interpolate(amap, size=(sh, sw), mode="bilinear", align_corners=False)[0, 0].numpy().ravel()
+            else:
+                up = _upsample_l(amap[0, 0].numpy().astype(np.float64), np.asarray(fieldmap), (sh, sw), input_size)
             active = up > 0  # interp(A) > T, sign-exact (see dissect_layer)
             act_in_cat[u] += active.sum() * annotated[0]
             for c in present:
@@ -293,6 +330,21 @@ def reference_dissect_layer(acts: np.ndarray, probe: Probe, image_index: np.ndar
     act_term = np.where(cat >= 0, act_in_cat[:, np.maximum(cat, 0)], 0.0)
     union = act_term + label_px[None, :] - inter
     return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
+
+
+def _upsample_l(amap: np.ndarray, fieldmap: np.ndarray, shape: tuple[int, int], input_size: tuple[int, int]
+                ) -> np.ndarray:
+    from scipy.interpolate import RectBivariateSpline
+
+    (oy, ox), (zy, zx), (ty, tx) = np.asarray(fieldmap).tolist()
+    h, w = amap.shape
+    ay, ax = zy // 2 + oy + ty * np.arange(h), zx // 2 + ox + tx * np.arange(w)
+    iy = np.arange(shape[0]) * (input_size[0] / shape[0])
+    ix = np.arange(shape[1]) * (input_size[1] / shape[1])
+    if h == 1 or w == 1:  # a spline needs two knots; a single centre is constant everywhere
+        return np.broadcast_to(np.interp(iy, ay, amap[:, 0])[:, None] if w == 1 else
+                               np.interp(ix, ax, amap[0])[None, :], shape).ravel()
+    return RectBivariateSpline(ay, ax, amap, kx=1, ky=1)(iy, ix, grid=True).ravel()
 
 
 def write_iou_file(path: str | os.PathLike[str], results: dict[str, Dissection], attrs: dict[str, object]) -> None:

@@ -95,3 +95,83 @@ def unit_layer(model: nn.Module, name: str) -> nn.Module:
             f"unknown layer {name!r}; allowed: {', '.join(mapping) or ', '.join(n for n in modules if n)}"
         )
     return modules[target]
+
+
+# ---- receptive-field maps (NetDissect's ``fieldmap``) ----------------------------------------------
+
+Fieldmap = tuple[tuple[int, int], tuple[int, int], tuple[int, int]]  # (offset, size, step), each (y, x)
+IDENTITY_FIELDMAP: Fieldmap = ((0, 0), (1, 1), (1, 1))
+
+
+def _pair(v: object) -> tuple[int, int]:
+    return (int(v[0]), int(v[1])) if isinstance(v, (tuple, list)) else (int(v), int(v))  # type: ignore[index]
+
+
+def compose_fieldmap(lower: Fieldmap | None, upper: Fieldmap | None) -> Fieldmap | None:
+    """The field map of ``upper`` applied after ``lower`` (NetDissect's ``compose_fieldmap``); None
+    (a global pooling) absorbs everything."""
+    if lower is None or upper is None:
+        return None
+    (o1, s1, t1), (o2, s2, t2) = lower, upper
+    return (tuple(b * t + a for a, b, t in zip(o1, o2, t1)),  # type: ignore[return-value]
+            tuple((b - 1) * t + a for a, b, t in zip(s1, s2, t1)),
+            tuple(b * a for a, b in zip(t1, t2)))
+
+
+def _own_fieldmap(module: nn.Module) -> Fieldmap | None:
+    if isinstance(module, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)):
+        return None
+    if isinstance(module, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)):
+        k, s, p = _pair(module.kernel_size), _pair(module.stride), _pair(module.padding)
+        d = _pair(getattr(module, "dilation", 1))
+        return ((-p[0], -p[1]), (d[0] * (k[0] - 1) + 1, d[1] * (k[1] - 1) + 1), s)
+    return IDENTITY_FIELDMAP
+
+
+def _largest(maps: list[Fieldmap | None]) -> Fieldmap | None:
+    """Where paths merge (a residual sum), the largest field map, as NetDissect's ``max_fieldmap``."""
+    if any(m is None for m in maps):
+        return None
+    return max(maps, key=lambda m: m[1][0]) if maps else IDENTITY_FIELDMAP  # type: ignore[index]
+
+
+def _graph_fieldmap(module: nn.Module, leaf: nn.Module | None = None) -> tuple[Fieldmap | None, Fieldmap | None]:
+    """(field map of ``module``'s output, of ``leaf``'s output), tracing ``module`` with torch.fx
+    (``leaf`` kept whole and mapped by its own trace)."""
+    import torch.fx
+
+    class Tracer(torch.fx.Tracer):
+        def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
+            return m is leaf or super().is_leaf_module(m, qualname)
+
+    graph = Tracer().trace(module)
+    modules = dict(module.named_modules())
+    maps: dict[object, Fieldmap | None] = {}
+    out, at_leaf = IDENTITY_FIELDMAP, None
+    for node in graph.nodes:
+        base = _largest([maps[a] for a in node.all_input_nodes if a in maps])
+        if node.op == "placeholder":
+            maps[node] = IDENTITY_FIELDMAP
+        elif node.op == "call_module":
+            m = modules[node.target]
+            own = _graph_fieldmap(m)[0] if m is leaf else _own_fieldmap(m)
+            maps[node] = compose_fieldmap(base, own)
+            if m is leaf:
+                at_leaf = maps[node]
+        elif node.op == "output":
+            out = base
+        else:
+            maps[node] = base
+    return out, at_leaf
+
+
+def fieldmap(model: nn.Module, name: str) -> Fieldmap | None:
+    """The receptive-field map of unit layer ``name`` in input pixels (NetDissect's ``fieldmap``):
+    unit (y, x) sees input rows ``y * step + offset`` .. ``+ size`` (and columns likewise), so its
+    centre is at ``size // 2 + offset + y * step``. Composed over the convolutions and poolings on the
+    way from the input (the largest where paths merge, e.g. a residual block); None after a global
+    pooling (no spatial map)."""
+    layer = unit_layer(model, name)
+    if layer is model:
+        return _graph_fieldmap(model)[0]
+    return _graph_fieldmap(model, layer)[1]

@@ -221,8 +221,15 @@ def dissect(activations: str, probe_dir: str, out: str, cfg: "DissectConfig | di
             if f["layers"][layer].ndim != 4:
                 raise InputError(f"{activations}: layer {layer!r} is not a conv layer (N, C, H, W); "
                                  f"dissection needs spatial maps")
+            geometry = {}
+            if cfg.upsample == "fieldmap":
+                attrs = f["layers"][layer].attrs
+                if "fieldmap" not in attrs or "input_size" not in f.attrs:
+                    raise InputError(f"{activations}: layer {layer!r} has no receptive-field map (extracted by an "
+                                     f"older version); extract it again, or use dissect.upsample bilinear")
+                geometry = {"fieldmap": attrs["fieldmap"], "input_size": tuple(f.attrs["input_size"])}
             d = dissect_layer(f["layers"][layer], probe, image_index, quantile=cfg.quantile, device=device,
-                              budget=cfg.budget, bootstrap=boot)
+                              budget=cfg.budget, bootstrap=boot, **geometry)
             results[layer] = d
             tables.append(d.table(layer, cfg.iou_threshold))
             boots.append(d.bootstrap_table(layer, cfg.iou_threshold))

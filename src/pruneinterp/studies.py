@@ -381,7 +381,7 @@ class Plan:
 
     def dissect_params(self) -> dict[str, Any]:
         d = self.config["dissect"]
-        return canonical({k: d[k] for k in ("layers", "quantile", "iou_threshold", "budget", "bootstrap")})
+        return canonical({k: d[k] for k in ("layers", "quantile", "iou_threshold", "budget", "bootstrap", "upsample")})
 
     def section_params(self, section: str) -> dict[str, Any]:
         """A whole config section (mis, similarity, ...), key-sorted."""
