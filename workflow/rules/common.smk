@@ -14,7 +14,6 @@ from pruneinterp.studies import Plan, Run
 validate(config, schema="../schemas/config.schema.yaml", set_default=True)
 PLAN = Plan(config)
 
-RESULTS = paths.RESULTS
 DATA = PLAN.data
 ENV = "../../envs/pruneinterp.yaml"
 # rule patterns, made by the same functions as concrete paths
