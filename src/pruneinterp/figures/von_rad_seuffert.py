@@ -102,7 +102,8 @@ def vrs_fig5(mis: pd.DataFrame, outputs: Sequence[str], title: str, dpi: int, **
     per_seed = arms.groupby("seed")["r"].median()
     spread = f"[{arms['r'].min():.2f}, {arms['r'].max():.2f}]" if arms["r"].notna().any() else "[-]"
     ax.text(0.02, 0.04, f"Pearson r(MIS, rate) within each arm (dense + its levels): {spread} over {len(arms)} arms\n"
-            f"{across_seeds(per_seed, 'median r over arms')}", transform=ax.transAxes, fontsize="x-small")
+            f"{across_seeds(per_seed, 'median r over arms')}", transform=ax.transAxes, fontsize="x-small",
+            bbox={"facecolor": "white", "alpha": 0.85, "edgecolor": "none"})
     ax.set_xlabel(RATE_LABEL)
     ax.set_ylabel("average MIS (scored units)")
     layers = ", ".join(dict.fromkeys(mis["layer"]))
