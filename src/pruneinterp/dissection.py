@@ -83,16 +83,6 @@ class DissectConfig:
         if self.upsample not in UPSAMPLE:
             raise ValueError(f"dissect.upsample must be one of {', '.join(UPSAMPLE)}; got {self.upsample!r}")
 
-    @classmethod
-    def from_dict(cls, d: dict) -> "DissectConfig":
-        d = dict(d)
-        boot = d.pop("bootstrap", None)
-        unknown = sorted(set(d) - {"quantile", "iou_threshold", "budget", "upsample"})
-        if unknown:
-            raise ValueError(f"unknown DissectConfig settings {unknown}; allowed: quantile, iou_threshold, budget, "
-                             f"upsample, bootstrap")
-        return cls(**d, bootstrap=Bootstrap(**boot) if isinstance(boot, dict) else (boot or Bootstrap()))
-
 
 @dataclass(frozen=True)
 class GroundTruthConfig:

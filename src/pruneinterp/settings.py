@@ -21,11 +21,19 @@ def as_config(cls: type[T], value: "T | Mapping[str, Any] | None") -> T:
         raise TypeError(f"{cls.__name__}: expected a mapping of settings, got {type(value).__name__}")
     if hasattr(cls, "from_dict"):
         return cls.from_dict(value)  # type: ignore[attr-defined]
-    allowed = [f.name for f in fields(cls)]  # type: ignore[arg-type]
-    unknown = sorted(set(value) - set(allowed))
+    kinds = {f.name: f for f in fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(value) - set(kinds))
     if unknown:
-        raise ValueError(f"unknown {cls.__name__} settings {unknown}; allowed: {', '.join(allowed)}")
-    return cls(**value)
+        raise ValueError(f"unknown {cls.__name__} settings {unknown}; allowed: {', '.join(kinds)}")
+    # a nested settings dataclass (e.g. DissectConfig.bootstrap) may be given as a mapping too
+    nested = {k: type(_default(kinds[k])) for k in value if is_dataclass(_default(kinds[k]))}
+    return cls(**{k: as_config(nested[k], v) if k in nested else v for k, v in value.items()})
+
+
+def _default(f: Any) -> Any:
+    if f.default is not MISSING:
+        return f.default
+    return f.default_factory() if f.default_factory is not MISSING else None
 
 
 def defaults(cls: type) -> dict[str, Any]:
@@ -33,11 +41,8 @@ def defaults(cls: type) -> dict[str, Any]:
     assert is_dataclass(cls)
     out = {}
     for f in fields(cls):
-        if f.default is not MISSING:
-            value = f.default
-        elif f.default_factory is not MISSING:
-            value = f.default_factory()
-        else:
+        if f.default is MISSING and f.default_factory is MISSING:
             continue
+        value = _default(f)
         out[f.name] = defaults(type(value)) if is_dataclass(value) else value
     return out

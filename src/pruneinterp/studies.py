@@ -13,6 +13,7 @@ Paths come from :mod:`pruneinterp.paths`. Nothing here imports torch: this runs 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -383,6 +384,9 @@ class Plan:
         d = self.config["dissect"]
         return canonical({k: d[k] for k in ("layers", "quantile", "iou_threshold", "budget", "bootstrap", "upsample")})
 
+    def ground_truth_params(self) -> dict[str, Any]:
+        return canonical(self.config["dissect"]["ground_truth"])
+
     def section_params(self, section: str) -> dict[str, Any]:
         """A whole config section (mis, similarity, ...), key-sorted."""
         return canonical(dict(self.config[section]))
@@ -401,6 +405,4 @@ class Plan:
 
 
 def _safe_name(name: str) -> bool:
-    import re
-
     return re.fullmatch(paths.NAME, name) is not None

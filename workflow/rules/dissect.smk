@@ -69,7 +69,7 @@ rule ground_truth:
         table=paths.GROUND_TRUTH,
         activations=paths.GROUND_TRUTH_ACTIVATIONS,
     params:
-        ground_truth=PLAN.section_params("dissect")["ground_truth"],
+        ground_truth=PLAN.ground_truth_params(),
         quantile=config["dissect"]["quantile"],
         iou_threshold=config["dissect"]["iou_threshold"],
     log:
