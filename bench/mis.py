@@ -1,6 +1,6 @@
 """MIS throughput: units per second for a 256-unit conv layer on the generated probe.
 
-    python bench/mis.py                 # 1000 probe images, 256 units at 8x8, offline features backend
+    python bench/mis.py                 # 1000 probe images, 256 units at 8x8, both offline backends
 
 Timed: task construction for every unit, one similarity matrix over all images the tasks use, and
 every task's score (the probe's images are decoded once beforehand, as the stage does per layer).
@@ -21,7 +21,7 @@ import torch
 
 from pruneinterp.data.broden import Probe, write_shapes_probe
 from pruneinterp.data.shapes import ShapesSpec
-from pruneinterp.mis import MISConfig, image_features, load_backend, make_tasks, mis_layer, pooled
+from pruneinterp.mis import ROW_BACKENDS, MISConfig, image_features, load_backend, make_tasks, mis_layer, pooled
 
 
 def main() -> None:
@@ -31,18 +31,21 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    acts = np.maximum(np.random.default_rng(0).standard_normal((args.images, args.units, 8, 8)), 0)
+    cfg = MISConfig()
     with tempfile.TemporaryDirectory() as tmp:
         write_shapes_probe(Path(tmp) / "probe", args.images, 0, ShapesSpec())
         probe = Probe(Path(tmp) / "probe")
         images = probe.images(np.arange(args.images))
-    acts = np.maximum(np.random.default_rng(0).standard_normal((args.images, args.units, 8, 8)), 0)
-    sim = load_backend("features")
-    cfg = MISConfig()
-    start = time.perf_counter()
-    mis, _ = mis_layer(acts, sim, lambda rows: images[rows], cfg)
-    t = time.perf_counter() - start
-    print(f"MIS of {args.units} units ({args.images} probe images, {cfg.n_tasks} tasks x {cfg.k} explanations, "
-          f"offline features), {args.threads} threads: {t:.2f} s = {args.units / t:.0f} units/s")
+        for name in ("concepts", "features"):
+            sim = load_backend(name, probe=probe)
+            items = (lambda rows: rows) if name in ROW_BACKENDS else (lambda rows: images[rows])
+            start = time.perf_counter()
+            mis, _ = mis_layer(acts, sim, items, cfg)
+            t = time.perf_counter() - start
+            print(f"MIS of {args.units} units ({args.images} probe images, {cfg.n_tasks} tasks x {cfg.k} explanations, "
+                  f"{name} backend), {args.threads} threads: {t:.2f} s = {args.units / t:.0f} units/s; "
+                  f"mean confidence of these random units {np.nanmean(mis):.3f} (chance 0.5)")
     # naive: per task, features of the images involved recomputed pairwise
     sub = 16
     tasks = make_tasks(pooled(acts[:, :sub]), cfg)
@@ -58,7 +61,6 @@ def main() -> None:
     t_naive = (time.perf_counter() - start) / sub * args.units
     print(f"  per-task recomputation (extrapolated from {sub} units): {t_naive:.1f} s "
           f"({args.units / t_naive:.1f} units/s); ratio {t_naive / t:.0f}x")
-    print(f"  mean MIS of the random units: {np.nanmean(mis):.3f} (chance 0.5)")
 
 
 if __name__ == "__main__":

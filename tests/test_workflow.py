@@ -97,9 +97,12 @@ def test_whole_dag_produces_figures_and_tidy_tables(workflow_run):
     assert np.allclose(ep[ep["epoch"] == 0]["similarity"], 1.0)
     # MIS of every unit of every von Rad & Seuffert run; per-class accuracy of the class units
     mis = pd.read_csv(wd / "results/von_rad_seuffert/tables/mis.csv")
-    assert {"layer", "unit", "mis", "n_tasks", "method", "retrain", "level", "sparsity"} <= set(mis.columns)
+    assert {"layer", "unit", "mis", "n_tasks", "mis_accuracy", "mis_confidence", "method", "retrain", "level",
+            "sparsity"} <= set(mis.columns)
     scored = mis[mis["n_tasks"] > 0]
     assert len(scored) and scored["mis"].between(0, 1).all() and mis[mis["n_tasks"] == 0]["mis"].isna().all()
+    assert (scored["mis"] == scored["mis_confidence"]).all() and scored["mis_accuracy"].between(0, 1).all()
+    assert (mis["backend"] == "concepts").all()
     classes = pd.read_csv(wd / "results/von_rad_seuffert/tables/class_accuracy.csv")
     assert set(classes["class"]) == set(range(10))
     gt = pd.read_csv(wd / "results/validation/ground_truth.csv")

@@ -149,17 +149,24 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("mis", help="Mechanistic Interpretability Score of every unit (machine 2-AFC)")
     s.add_argument("--activations", required=True)
     s.add_argument("--probe", required=True)
-    s.add_argument("--out", required=True, help="CSV: layer,unit,mis,n_tasks")
+    s.add_argument("--out", required=True, help="CSV: layer,unit,mis,n_tasks,mis_accuracy,mis_confidence")
     s.add_argument("--layer", action="append", default=None)
     mis = MISConfig()
     s.add_argument("--n-tasks", type=int, default=mis.n_tasks)
     s.add_argument("--k", type=int, default=mis.k, help="explanations per side and task")
-    s.add_argument("--alpha", type=float, default=mis.alpha, help="score sigmoid(alpha * d); default: 0/1 correctness")
+    s.add_argument("--alpha", type=float, default=mis.alpha,
+                   help="confidence sigmoid(alpha * d), alpha in 1 / (backend similarity) (default: %(default)s)")
+    s.add_argument("--query-offset", type=int, default=mis.query_offset,
+                   help="queries start this many ranks beyond the last explanation of their side")
+    s.add_argument("--softmax-layer", action="append", default=None,
+                   help=f"rank this layer's units on softmax outputs; repeat (default: {', '.join(mis.softmax_layers)})")
     s.add_argument("--pooling", choices=["mean", "max"], default=mis.pooling)
     s.add_argument("--seed", type=int, default=mis.seed)
     s.add_argument("--backend", default="features", help="image similarity: features (offline), dreamsim, lpips")
     s.add_argument("--weights", default=None, help="local weights for dreamsim / lpips")
     s.add_argument("--class-accuracy-out", default=None, help="also write per-class top-1 accuracy on the probe")
+    s.add_argument("--tasks-out", default=None,
+                   help="also write every task: CSV layer,unit,task,side,role,image,rank (image = probe row)")
 
     s = sub.add_parser("ground-truth", help="validate dissection on planted units (exact concept detectors + noise)")
     s.add_argument("--probe", required=True)
@@ -223,9 +230,12 @@ def run(args: argparse.Namespace) -> None:
                                max_samples=args.max_samples, seed=args.seed)
         stages.similarity(a_path=args.a, b_path=args.b, out=args.out, cfg=cfg, layers=args.layer, pairs=pairs)
     elif args.stage == "mis":
-        cfg = MISConfig(n_tasks=args.n_tasks, k=args.k, alpha=args.alpha, pooling=args.pooling, seed=args.seed)
+        cfg = MISConfig(n_tasks=args.n_tasks, k=args.k, alpha=args.alpha, query_offset=args.query_offset,
+                        pooling=args.pooling, seed=args.seed,
+                        softmax_layers=tuple(args.softmax_layer) if args.softmax_layer else MISConfig().softmax_layers)
         stages.mis(activations=args.activations, probe_dir=args.probe, out=args.out, cfg=cfg, layers=args.layer,
-                   backend=args.backend, weights=args.weights, class_accuracy_out=args.class_accuracy_out)
+                   backend=args.backend, weights=args.weights, class_accuracy_out=args.class_accuracy_out,
+                   tasks_out=args.tasks_out)
     elif args.stage == "ground-truth":
         from .dissection import ground_truth
 

@@ -9,7 +9,10 @@ Per-run tables (one file per checkpoint, written by the analysis stages):
 * ``DISSECTION_BOOTSTRAP``: per bootstrap replicate over probe images, the counts of
   interpretable units and unique concepts among them.
 * ``GROUND_TRUTH``: planted units (exact detectors of a label, or noise) and what dissection found.
-* ``MIS``: Mechanistic Interpretability Score per unit; constant units: ``mis`` empty, ``n_tasks`` 0.
+* ``MIS``: Mechanistic Interpretability Score per unit: ``mis`` = ``mis_confidence`` (mean sigmoid(alpha d)
+  over tasks, the published MIS), ``mis_accuracy`` the 0/1 machine accuracy; constant units: empty, ``n_tasks`` 0.
+* ``MIS_TASKS``: the audit of every MIS task (``pruneinterp mis --tasks-out``): image rows and their
+  ranks from their side's end.
 * ``CLASS_ACCURACY``: per class, top-1 accuracy on the probe (the class units of MIS).
 * ``SIMILARITY``: one layer pair and similarity measure (``method``: svcca | pwcca | cka).
 * ``METRICS``: per epoch and split, top-1 and loss (the training stages; ``train_running`` is the
@@ -37,6 +40,7 @@ BASELINE = ["study", "model", "seed", "network"]
 DISSECTION = ["layer", "unit", "label", "category", "iou", "threshold", "interpretable"]
 DISSECTION_BOOTSTRAP = ["layer", "replicate", "interpretable_units", "unique_concepts"]
 GROUND_TRUTH = ["unit", "planted", "label", "iou", "iou_bound", "interpretable", "recovered"]
-MIS = ["layer", "unit", "mis", "n_tasks"]
+MIS = ["layer", "unit", "mis", "n_tasks", "mis_accuracy", "mis_confidence"]
+MIS_TASKS = ["layer", "unit", "task", "side", "role", "image", "rank"]
 CLASS_ACCURACY = ["class", "name", "n", "top1"]
 SIMILARITY = ["layer_a", "layer_b", "method", "similarity", "dims_a", "dims_b", "n_samples"]

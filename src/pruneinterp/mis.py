@@ -1,50 +1,84 @@
 """Mechanistic Interpretability Score (Zimmermann, Klindt & Brendel 2024): machine 2-AFC psychophysics
 per unit, as used by von Rad & Seuffert 2024.
 
-For a unit, the probe images are ranked by its spatially pooled activation (mean over positions for
-conv units; ``pooling``), ties broken at random (seeded). Task t (t < ``n_tasks`` = 20) has the
-queries q+ = rank t from the top and q- = rank t from the bottom, and K = 9 positive / negative
-explanations at ranks ``n_tasks + n_tasks * j + t`` (j < K) from the top / bottom -- disjoint from the
-queries and spread across tasks. With an image similarity s:
+Task construction, as the IMI/MIS stimulus code builds it (brendel-group/imi,
+``stimuli_generation/extract_exemplars.py``). For a unit, the probe images are ranked by its spatially
+pooled activation (``pooling``; the class units of ``softmax_layers`` on softmax outputs, the paper's
+"softmax layer"), ties broken at random (seeded). On each side (``max``: from the top; ``min``: from
+the bottom), with N = ``n_tasks`` and K = ``k``:
+
+* the **explanations** are the N·K most (least) activating images, cut into K rank bins of N images
+  (ranks 0..N-1, N..2N-1, ...); every bin is shuffled and task t takes the t-th image of every bin,
+  so each task gets one explanation from each bin ("fair batches");
+* the **queries** are the N images at ranks N·K + ``query_offset`` .. N·K + ``query_offset`` + N - 1
+  of that side, shuffled, one per task: less extreme than every explanation of the side, never
+  overlapping them.
+
+Both sides together need 2·(N·K + offset + N) distinct images. With an image similarity s and the
+explanations E+ (max side) and E- (min side) of a task,
 
     Delta(q) = mean s(q, E+) - mean s(q, E-),    d = Delta(q+) - Delta(q-);
 
-the task is answered correctly when d > 0; its score is sigmoid(alpha * d), or the 0/1 correctness
-when alpha is None. MIS = mean score over tasks. Units whose activation range over the probe is
-below 1e-8 are constant: they get no score (NaN, n_tasks 0) and are counted separately.
+the machine answers correctly when d > 0. Per unit this module reports both the **accuracy** (mean of
+the 0/1 correctness over tasks) and the **confidence** (mean of sigmoid(alpha * d)), which is the MIS
+of Zimmermann et al. and of von Rad & Seuffert's figures. ``alpha`` is in units of 1 / (similarity):
+it has to be set against the backend's scale of d. :func:`null_scale` measures that scale (the
+standard deviation of d over tasks of units with random activations, i.e. of chance-level tasks);
+the default alpha of the offline ``features`` backend is documented in README ("MIS"). Units whose
+activation range over the probe is below 1e-8 are constant: they get no score (NaN, n_tasks 0) and
+are counted separately.
 
 Similarity backends (:data:`BACKENDS`): ``features`` (default, offline, training-free: colour
 histogram, oriented-gradient histogram on a 2 x 2 grid and luminance/texture statistics, each block
-L2-normalised, s = their cosines averaged with weights 1/2, 1/4, 1/4); ``dreamsim`` and ``lpips`` load those models from a
-local weights directory when the user has the packages and weights (nothing is downloaded). All
-units of a layer share one similarity matrix over the images any task uses.
+L2-normalised, s = their cosines averaged with the weights :data:`FEATURE_WEIGHTS`); ``dreamsim`` and
+``lpips`` load those models from a local weights directory when the user has the packages and weights
+(nothing is downloaded). All units of a layer share one similarity matrix over the images any task
+uses.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
-import torch
 
 from . import columns
 
+if TYPE_CHECKING:
+    from .data.broden import Probe
+
 RESULT_COLUMNS = columns.MIS
 CONSTANT_RANGE = 1e-8
+# sigmoid(alpha * d) of the concepts backend: 2 / (sd of d over chance-level tasks) on the default
+# shapes probe, rounded (bench/mis_alpha.py, README "MIS"; re-measure for another probe or backend)
+DEFAULT_ALPHA = 18.0
 
 
 @dataclass(frozen=True)
 class MISConfig:
     n_tasks: int = 20
     k: int = 9
-    alpha: float | None = None
+    alpha: float = DEFAULT_ALPHA
+    query_offset: int = 0  # queries start this many ranks beyond the last explanation of their side
     pooling: str = "mean"  # mean | max over spatial positions
+    softmax_layers: tuple[str, ...] = ("fc",)  # class units: ranked on softmax outputs
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        if self.n_tasks < 1 or self.k < 1 or self.query_offset < 0:
+            raise ValueError(f"mis: n_tasks and k must be >= 1 and query_offset >= 0; got n_tasks={self.n_tasks}, "
+                             f"k={self.k}, query_offset={self.query_offset}")
+        if not self.alpha > 0:
+            raise ValueError(f"mis.alpha must be a positive number; got {self.alpha!r}")
+
+    def side_images(self) -> int:
+        """Images one side uses: N·K explanations, the offset, N queries."""
+        return self.n_tasks * (self.k + 1) + self.query_offset
+
     def min_images(self) -> int:
-        return 2 * self.n_tasks * (self.k + 1)
+        return 2 * self.side_images()
 
 
 # ---- image similarity backends -----------------------------------------------------------------
@@ -107,6 +141,8 @@ def _dreamsim_backend(weights: str | None) -> Callable[[np.ndarray], np.ndarray]
     except ImportError:
         raise ValueError("mis.backend dreamsim needs the dreamsim package (pip install dreamsim); "
                          "allowed backends without extra packages: features") from None
+    import torch
+
     model, preprocess = dreamsim(pretrained=True, cache_dir=weights, device="cpu")
     from PIL import Image
 
@@ -127,6 +163,8 @@ def _lpips_backend(weights: str | None) -> Callable[[np.ndarray], np.ndarray]:
     except ImportError:
         raise ValueError("mis.backend lpips needs the lpips package (pip install lpips); "
                          "allowed backends without extra packages: features") from None
+    import torch
+
     model = lpips.LPIPS(net="alex", pretrained=True, pnet_rand=True, model_path=weights, verbose=False)
 
     def similarity(images: np.ndarray) -> np.ndarray:
@@ -141,13 +179,54 @@ def _lpips_backend(weights: str | None) -> Callable[[np.ndarray], np.ndarray]:
     return similarity
 
 
-BACKENDS: dict[str, Callable[[str | None], Callable[[np.ndarray], np.ndarray]]] = {
-    "features": _features_backend, "dreamsim": _dreamsim_backend, "lpips": _lpips_backend}
+def concept_features(probe: "Probe", rows: np.ndarray, weights: dict[str, float] | None = None) -> np.ndarray:
+    """What an observer who perceives exactly the probe's annotated concepts sees in each image:
+    per category, the share of the image's segmentation pixels each label covers (image-level labels
+    such as scenes cover all of it), square-rooted (Hellinger) and L2-normalised per category, the
+    blocks scaled by the square roots of ``weights`` (default: equal over the probe's categories).
+    The dot product of two rows is then the weighted mean of the per-category cosines; a category
+    absent from both images contributes 0."""
+    rows = np.asarray(rows, dtype=np.int64)
+    cats = probe.categories
+    weights = weights or {c: 1.0 / len(cats) for c in cats}
+    n_labels = len(probe.labels)
+    cover = np.zeros((len(rows), n_labels))
+    for size in {(int(probe._sh[r]), int(probe._sw[r])) for r in rows}:  # label_entries wants one size
+        sel = np.flatnonzero([(int(probe._sh[r]), int(probe._sw[r])) == size for r in rows])
+        e = probe.label_entries(rows[sel])
+        np.add.at(cover, (sel[e.pix_img], e.pix_col), 1.0 / e.pixels)
+        cover[sel[e.img_img], e.img_col] = 1.0
+    blocks = []
+    for k, cat in enumerate(cats):
+        cols = np.flatnonzero(probe.label_category == k)
+        blocks.append(np.sqrt(weights.get(cat, 0.0)) * _l2(np.sqrt(cover[:, cols])))
+    return np.concatenate(blocks, axis=1)
 
 
-def load_backend(name: str, weights: str | None = None) -> Callable[[np.ndarray], np.ndarray]:
+def _concepts_backend(_: str | None, probe: "Probe | None" = None) -> Callable[[np.ndarray], np.ndarray]:
+    if probe is None:
+        raise ValueError("mis.backend concepts needs the probe (its concept annotations)")
+
+    def similarity(rows: np.ndarray) -> np.ndarray:
+        f = concept_features(probe, rows)
+        return f @ f.T
+
+    return similarity
+
+
+BACKENDS: dict[str, Callable[..., Callable[[np.ndarray], np.ndarray]]] = {
+    "concepts": _concepts_backend, "features": _features_backend, "dreamsim": _dreamsim_backend,
+    "lpips": _lpips_backend}
+ROW_BACKENDS = {"concepts"}  # compare probe rows (annotations), not pixels
+
+
+def load_backend(name: str, weights: str | None = None, probe: "Probe | None" = None) -> Callable[[np.ndarray], np.ndarray]:
+    """The similarity function of backend ``name``: over images (M, H, W, 3) uint8, or over probe
+    rows for the backends in :data:`ROW_BACKENDS`."""
     if name not in BACKENDS:
         raise ValueError(f"unknown mis.backend {name!r}; allowed: {', '.join(BACKENDS)}")
+    if name in ROW_BACKENDS:
+        return BACKENDS[name](weights, probe)
     return BACKENDS[name](weights)
 
 
@@ -166,38 +245,73 @@ def pooled(acts: np.ndarray, pooling: str = "mean") -> np.ndarray:
 
 @dataclass
 class Tasks:
+    """Image rows (and their ranks from their side's end, 0 = most extreme) of every unit's tasks."""
+
     q_pos: np.ndarray  # (U, T) image rows
     q_neg: np.ndarray  # (U, T)
     e_pos: np.ndarray  # (U, T, K)
     e_neg: np.ndarray  # (U, T, K)
+    rank_q_pos: np.ndarray  # same shapes: rank of each image from its side's end
+    rank_q_neg: np.ndarray
+    rank_e_pos: np.ndarray
+    rank_e_neg: np.ndarray
+
+    def table(self, units: np.ndarray | None = None) -> "pd.DataFrame":
+        """The audit table ``unit,task,side,role,image,rank`` (one row per image of every task)."""
+        import pandas as pd
+
+        u_count, t_count, k = self.e_pos.shape
+        units = np.arange(u_count) if units is None else np.asarray(units)
+        parts = []
+        for side, (q, rq, e, re) in {"max": (self.q_pos, self.rank_q_pos, self.e_pos, self.rank_e_pos),
+                                     "min": (self.q_neg, self.rank_q_neg, self.e_neg, self.rank_e_neg)}.items():
+            for role, img, rank, per in (("explanation", e, re, k), ("query", q[..., None], rq[..., None], 1)):
+                parts.append(pd.DataFrame({
+                    "unit": np.repeat(units, t_count * per), "task": np.tile(np.repeat(np.arange(t_count), per), u_count),
+                    "side": side, "role": role, "image": img.ravel(), "rank": rank.ravel()}))
+        return (pd.concat(parts, ignore_index=True).sort_values(["unit", "task", "side", "role", "rank"], kind="stable")
+                .reset_index(drop=True))
+
+
+def _side(order: np.ndarray, cfg: MISConfig, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+    """One side's (queries, query ranks, explanations, explanation ranks) from its ``order`` (most
+    extreme first): IMI's fair batches over the N·K most extreme images, queries beyond them."""
+    t, k = cfg.n_tasks, cfg.k
+    bins = np.arange(t * k).reshape(k, t)  # bin j = ranks j·N .. (j+1)·N - 1
+    bins = np.stack([rng.permutation(b) for b in bins])  # shuffle every bin
+    e_rank = bins.T  # task i takes the i-th image of every bin: (T, K)
+    q_rank = t * k + cfg.query_offset + rng.permutation(t)
+    return order[q_rank], q_rank, order[e_rank], e_rank
 
 
 def make_tasks(values: np.ndarray, cfg: MISConfig, unit_ids: np.ndarray | None = None) -> Tasks:
-    """Tasks of every unit from pooled activations (N, U); ties broken at random, seeded by
-    (``cfg.seed``, unit id) so a unit's tasks do not depend on the other units."""
+    """Tasks of every unit from pooled activations (N, U). Ties and the shuffles of the rank bins
+    are seeded by (``cfg.seed``, unit id), so a unit's tasks do not depend on the other units."""
     n, units = values.shape
     if n < cfg.min_images():
-        raise ValueError(f"MIS with {cfg.n_tasks} tasks and {cfg.k} explanations needs at least {cfg.min_images()} "
-                         f"probe images (top and bottom {cfg.n_tasks * (cfg.k + 1)} disjoint); got {n}")
+        raise ValueError(f"MIS with {cfg.n_tasks} tasks, {cfg.k} explanations and query offset {cfg.query_offset} "
+                         f"needs at least {cfg.min_images()} probe images ({cfg.side_images()} per side, disjoint); "
+                         f"got {n}")
     unit_ids = np.arange(units) if unit_ids is None else unit_ids
     t, k = cfg.n_tasks, cfg.k
-    shape = (units, t)
-    q_pos, q_neg = np.empty(shape, np.int64), np.empty(shape, np.int64)
-    e_pos, e_neg = np.empty(shape + (k,), np.int64), np.empty(shape + (k,), np.int64)
+    out = {name: np.empty((units, t), np.int64) for name in ("q_pos", "q_neg", "rank_q_pos", "rank_q_neg")}
+    out |= {name: np.empty((units, t, k), np.int64) for name in ("e_pos", "e_neg", "rank_e_pos", "rank_e_neg")}
     for u in range(units):
-        tiebreak = np.random.default_rng([cfg.seed, int(unit_ids[u])]).random(n)
-        order = np.lexsort((tiebreak, -values[:, u]))  # descending activation, random among ties
-        top, bottom = order[:t * (k + 1)], order[::-1][:t * (k + 1)]
-        q_pos[u], q_neg[u] = top[:t], bottom[:t]
-        # rank t + t * j + task: task varies fastest -> reshape (k, t) and transpose to (t, k)
-        e_pos[u], e_neg[u] = top[t:].reshape(k, t).T, bottom[t:].reshape(k, t).T
-    return Tasks(q_pos, q_neg, e_pos, e_neg)
+        rng = np.random.default_rng([cfg.seed, int(unit_ids[u])])
+        tiebreak = rng.random(n)
+        top = np.lexsort((tiebreak, -values[:, u]))  # descending activation, random among ties
+        bottom = np.lexsort((-tiebreak, values[:, u]))  # exactly the reverse of ``top``
+        for suffix, order in (("pos", top), ("neg", bottom)):
+            q, rq, e, re = _side(order, cfg, rng)
+            out[f"q_{suffix}"][u], out[f"rank_q_{suffix}"][u] = q, rq
+            out[f"e_{suffix}"][u], out[f"rank_e_{suffix}"][u] = e, re
+    return Tasks(**out)
 
 
-def task_scores(tasks: Tasks, similarity: Callable[[np.ndarray], np.ndarray], images: Callable[[np.ndarray], np.ndarray],
-                alpha: float | None = None) -> np.ndarray:
-    """(U, T) per-task scores. ``images(rows)`` returns those probe images; the similarity matrix is
-    computed once over the union of the images the tasks use."""
+def task_margins(tasks: Tasks, similarity: Callable[[np.ndarray], np.ndarray],
+                 images: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """(U, T) margins d = Delta(q+) - Delta(q-) of every task. ``images(rows)`` returns those probe
+    images; the similarity matrix is computed once over the union of the images the tasks use."""
     involved = np.unique(np.concatenate([x.ravel() for x in (tasks.q_pos, tasks.q_neg, tasks.e_pos, tasks.e_neg)]))
     s = np.asarray(similarity(images(involved)), dtype=np.float64)
     pos = np.full(int(involved.max()) + 1, -1, np.int64)
@@ -207,22 +321,62 @@ def task_scores(tasks: Tasks, similarity: Callable[[np.ndarray], np.ndarray], im
     def delta(q: np.ndarray) -> np.ndarray:
         return s[q[..., None], ep].mean(-1) - s[q[..., None], en].mean(-1)
 
-    d = delta(qp) - delta(qn)
-    if alpha is None:
-        return (d > 0).astype(np.float64)
-    return 1.0 / (1.0 + np.exp(-alpha * d))
+    return delta(qp) - delta(qn)
+
+
+def confidence(d: np.ndarray, alpha: float) -> np.ndarray:
+    """sigmoid(alpha * d), computed without overflow."""
+    return 0.5 * (1.0 + np.tanh(0.5 * alpha * np.asarray(d, dtype=np.float64)))
+
+
+def null_scale(similarity: Callable[[np.ndarray], np.ndarray], images: Callable[[np.ndarray], np.ndarray],
+               n_images: int, cfg: MISConfig = MISConfig(), units: int = 200, seed: int = 0) -> float:
+    """The scale of d at chance: its standard deviation over the tasks of ``units`` units with
+    random activations on ``n_images`` probe images. ``1 / null_scale`` maps one chance-level
+    standard deviation of d to a confidence of sigmoid(1) = 0.73 (how the default alpha was set)."""
+    values = np.random.default_rng(seed).random((n_images, units))
+    return float(task_margins(make_tasks(values, cfg), similarity, images).std())
+
+
+@dataclass
+class LayerScores:
+    """Per unit: MIS confidence (mean sigmoid(alpha * d)), 0/1 accuracy, number of tasks, and the
+    tasks (None when every unit is constant)."""
+
+    confidence: np.ndarray
+    accuracy: np.ndarray
+    n_tasks: np.ndarray
+    tasks: Tasks | None
+    live: np.ndarray
+
+
+def score_layer(acts: np.ndarray, similarity: Callable[[np.ndarray], np.ndarray],
+                images: Callable[[np.ndarray], np.ndarray], cfg: MISConfig = MISConfig(),
+                softmax: bool = False) -> LayerScores:
+    """Score every unit of a layer's activations (N, C[, H, W]); ``softmax``: rank the units on
+    softmax outputs over C (class units). Constant units: NaN and 0 tasks."""
+    values = pooled(acts, cfg.pooling)
+    if softmax:
+        from scipy.special import softmax as _softmax
+
+        values = _softmax(values, axis=1)
+    constant = (values.max(0) - values.min(0)) < CONSTANT_RANGE
+    units = values.shape[1]
+    conf, acc = np.full(units, np.nan), np.full(units, np.nan)
+    n_tasks = np.zeros(units, np.int64)
+    live = np.flatnonzero(~constant)
+    tasks = None
+    if len(live):
+        tasks = make_tasks(values[:, live], cfg, live)
+        d = task_margins(tasks, similarity, images)
+        conf[live] = confidence(d, cfg.alpha).mean(1)
+        acc[live] = (d > 0).mean(1)
+        n_tasks[live] = cfg.n_tasks
+    return LayerScores(conf, acc, n_tasks, tasks, live)
 
 
 def mis_layer(acts: np.ndarray, similarity: Callable[[np.ndarray], np.ndarray],
               images: Callable[[np.ndarray], np.ndarray], cfg: MISConfig = MISConfig()) -> tuple[np.ndarray, np.ndarray]:
-    """(mis per unit, n_tasks per unit); constant units: NaN and 0."""
-    values = pooled(acts, cfg.pooling)
-    constant = (values.max(0) - values.min(0)) < CONSTANT_RANGE
-    mis = np.full(values.shape[1], np.nan)
-    n_tasks = np.zeros(values.shape[1], np.int64)
-    live = np.flatnonzero(~constant)
-    if len(live):
-        scores = task_scores(make_tasks(values[:, live], cfg, live), similarity, images, cfg.alpha)
-        mis[live] = scores.mean(1)
-        n_tasks[live] = cfg.n_tasks
-    return mis, n_tasks
+    """(MIS confidence per unit, n_tasks per unit); constant units: NaN and 0."""
+    scores = score_layer(acts, similarity, images, cfg)
+    return scores.confidence, scores.n_tasks

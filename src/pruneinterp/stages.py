@@ -294,18 +294,21 @@ def similarity(a_path: str, b_path: str, out: str, cfg: "SimilarityConfig | dict
 
 def mis(activations: str, probe_dir: str, out: str, cfg: "MISConfig | dict[str, Any] | None" = None,
         layers: list[str] | None = None, backend: str = "features", weights: str | None = None,
-        class_accuracy_out: str | None = None) -> pd.DataFrame:
+        class_accuracy_out: str | None = None, tasks_out: str | None = None) -> pd.DataFrame:
     """Mechanistic Interpretability Score of every unit of ``layers`` (default: all layers of the
-    file) -> Contract 3 table ``layer,unit,mis,n_tasks`` (constant units: mis empty, n_tasks 0).
+    file) -> Contract 3 table ``layer,unit,mis,n_tasks,mis_accuracy,mis_confidence`` (constant
+    units: scores empty, n_tasks 0). Layers in ``cfg.softmax_layers`` are ranked on softmax outputs.
     ``class_accuracy_out`` also writes the per-class top-1 accuracy on the probe from the file's
-    logits and targets (for the class units of the last layer, von Rad & Seuffert Fig. 6)."""
+    logits and targets (for the class units of the last layer, von Rad & Seuffert Fig. 6);
+    ``tasks_out`` the audit table of every task (``layer,unit,task,side,role,image,rank``, image =
+    probe row)."""
     from .activations import class_accuracy, open_activations
-    from .mis import MISConfig, load_backend, mis_layer
+    from .mis import ROW_BACKENDS, MISConfig, load_backend, score_layer
 
     config = as_config(MISConfig, cfg)
     probe = Probe(probe_dir)
-    similarity = load_backend(backend, weights)
-    frames = []
+    similarity = load_backend(backend, weights, probe)
+    frames, audits = [], []
     with open_activations(activations) as f:
         image_index = f["image_index"][:]
         _check_probe_rows(activations, image_index, probe, probe_dir)
@@ -315,13 +318,24 @@ def mis(activations: str, probe_dir: str, out: str, cfg: "MISConfig | dict[str, 
                 raise InputError(f"{activations}: no layer {layer!r}; available: {', '.join(available)}")
             if len(image_index) < config.min_images():
                 raise InputError(f"{activations}: {len(image_index)} probe images, MIS needs at least "
-                                 f"{config.min_images()} (mis.n_tasks, mis.k)")
-            values, n_tasks = mis_layer(f["layers"][layer][:], similarity,
-                                        lambda rows: probe.images(image_index[rows]), config)
-            frames.append(pd.DataFrame({"layer": layer, "unit": np.arange(len(values)), "mis": values,
-                                        "n_tasks": n_tasks}, columns=columns.MIS))
-        if class_accuracy_out:
-            write_csv(class_accuracy(f, activations, probe_dir), class_accuracy_out)
+                                 f"{config.min_images()} (mis.n_tasks, mis.k, mis.query_offset)")
+            items = ((lambda rows: image_index[rows]) if backend in ROW_BACKENDS
+                     else (lambda rows: probe.images(image_index[rows])))
+            scores = score_layer(f["layers"][layer][:], similarity, items, config,
+                                 softmax=layer in config.softmax_layers)
+            frames.append(pd.DataFrame({"layer": layer, "unit": np.arange(len(scores.n_tasks)),
+                                        "mis": scores.confidence, "n_tasks": scores.n_tasks,
+                                        "mis_accuracy": scores.accuracy, "mis_confidence": scores.confidence},
+                                       columns=columns.MIS))
+            if tasks_out and scores.tasks is not None:
+                audit = scores.tasks.table(scores.live)
+                audit["image"] = image_index[audit["image"].to_numpy()]
+                audits.append(audit.assign(layer=layer)[columns.MIS_TASKS])
+        classes = class_accuracy(f, activations, probe_dir) if class_accuracy_out else None
     df = pd.concat(frames, ignore_index=True)
+    if tasks_out:
+        write_csv(pd.concat(audits, ignore_index=True) if audits else pd.DataFrame(columns=columns.MIS_TASKS), tasks_out)
+    if classes is not None:
+        write_csv(classes, class_accuracy_out)
     write_csv(df, out)
     return df

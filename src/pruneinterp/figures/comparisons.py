@@ -17,7 +17,7 @@ def mis_vs_dissection(mis: pd.DataFrame, outputs: Sequence[str], title: str, dpi
     """The same checkpoints by three measures: average MIS, interpretable units (dissection) and top-1
     accuracy, against % of prunable weights remaining, one line per seed."""
     per_run = _remaining(_mis_per_run(mis))
-    panels = [(per_run, "mis", "average MIS (scored units)")]
+    panels = [(per_run, "mis", "average MIS confidence (scored units)")]
     if summary is not None:
         counts = _remaining(summary.groupby(["seed", "level", "sparsity"], as_index=False)["interpretable_units"].sum())
         panels.append((counts, "interpretable_units", "interpretable units (dissection)"))

@@ -105,7 +105,7 @@ def vrs_fig5(mis: pd.DataFrame, outputs: Sequence[str], title: str, dpi: int, **
             f"{across_seeds(per_seed, 'median r over arms')}", transform=ax.transAxes, fontsize="x-small",
             bbox={"facecolor": "white", "alpha": 0.85, "edgecolor": "none"})
     ax.set_xlabel(RATE_LABEL)
-    ax.set_ylabel("average MIS (scored units)")
+    ax.set_ylabel("average MIS confidence (scored units)")
     layers = ", ".join(dict.fromkeys(mis["layer"]))
     ax.set_title(f"{title}\none-shot; black: no fine-tuning; layers {layers}; similarity: {_backend(mis)}",
                  fontsize="medium")
@@ -133,14 +133,14 @@ def vrs_fig6(mis: pd.DataFrame, outputs: Sequence[str], title: str, dpi: int, me
     ax.plot(df["class"], 100 * df["top1"], "o", color="tab:blue", alpha=0.5, label="class accuracy (%)")
     ax.plot(df["class"], 100 * df["top1"].rolling(window, center=True, min_periods=1).mean(), color="tab:blue")
     ax2 = ax.twinx()
-    ax2.plot(df["class"], df["mis"], "s", color="tab:red", alpha=0.5, label="MIS of the class unit")
+    ax2.plot(df["class"], df["mis"], "s", color="tab:red", alpha=0.5, label="MIS confidence of the class (softmax) unit")
     ax2.plot(df["class"], df["mis"].rolling(window, center=True, min_periods=1).mean(), color="tab:red")
     ok = df[["top1", "mis"]].dropna()
     r, p = pearsonr(ok["top1"], ok["mis"]) if len(ok) > 2 and ok["mis"].nunique() > 1 else (float("nan"), float("nan"))
     acc_range = f"{100 * ok['top1'].min():.0f}-{100 * ok['top1'].max():.0f}%" if len(ok) else "-"
     ax.set_xticks(df["class"], df["name"], rotation=45, fontsize="small")
     ax.set_ylabel("top-1 accuracy on the probe (%)", color="tab:blue")
-    ax2.set_ylabel("MIS", color="tab:red")
+    ax2.set_ylabel("MIS confidence", color="tab:red")
     ax2.set_ylim(0, 1.05)
     rate = 100 * acc["sparsity"].iloc[0]
     ax.set_title(f"{title}\n{method}, one-shot {rate:.1f}% removed, {retrain}; lines: moving averages "
