@@ -21,6 +21,41 @@ def test_convnet_layers_have_stable_names_and_shapes():
     assert (a >= 0).all(), "units are post-ReLU"
 
 
+def test_small_resnet_uses_torchvision_blocks_and_names():
+    from torchvision.models.resnet import BasicBlock
+
+    from pruneinterp.models import fieldmap
+
+    net = build_model("resnet", num_classes=10).eval()
+    assert isinstance(net.layer4[0], BasicBlock) and net.layer4[0].downsample is None  # identity shortcut
+    assert net.layer3[0].downsample is not None  # 32 -> 64 channels, stride 2: torchvision's 1x1 shortcut
+    names = list(prunable_layers(net))
+    assert names[0] == "conv1" and names[-1] == "fc" and "layer4.0.conv2" in names
+    logits, a = _unit_output(net, "layer4", torch.zeros(2, 3, 32, 32))
+    assert logits.shape == (2, 10) and a.shape == (2, 64, 4, 4) and (a >= 0).all()
+    weights = {n: m.weight.numel() for n, m in prunable_layers(net).items()}
+    assert sum(weights.values()) == 432 + 2 * 2304 + (4608 + 9216 + 512) + (18432 + 36864 + 2048) + 2 * 36864 + 640
+    # receptive field of a layer4 unit: stem 3, pool, 2 convs per block at strides 2, 2, 4, 4, 8, 8, 8 px
+    (_, size, step) = fieldmap(net, "layer4")
+    assert step == (8, 8) and size[0] > 32
+    with pytest.raises(ValueError, match="4 positive integers"):
+        build_model("resnet", widths=[8, 8, 8])
+
+
+def test_small_resnet_layer4_keeps_its_skip_path_when_its_convs_are_pruned_away():
+    """The issue with the plain conv net: global pruning can leave the dissected layer's units with no
+    inputs. With an identity shortcut, layer4's units still see layer3 when both of layer4's convs are
+    fully masked."""
+    torch.manual_seed(0)
+    net = build_model("resnet").eval()
+    with torch.no_grad():
+        net.layer4[0].conv1.weight.zero_()
+        net.layer4[0].conv2.weight.zero_()
+    _, a = _unit_output(net, "layer4", torch.rand(8, 3, 32, 32))
+    per_unit_range = (a.amax((0, 2, 3)) - a.amin((0, 2, 3)))
+    assert (per_unit_range > 0).float().mean() > 0.5  # most units still vary with the input
+
+
 def test_resnet_adapter_for_small_inputs():
     net = build_model("resnet18", num_classes=10, small_input=True).eval()
     logits, a = _unit_output(net, "layer4", torch.zeros(1, 3, 32, 32))
@@ -33,7 +68,7 @@ def test_resnet_adapter_for_small_inputs():
 
 
 def test_unknown_model_and_layer_name_the_allowed_values():
-    with pytest.raises(ValueError, match="allowed: convnet, resnet18, resnet50"):
+    with pytest.raises(ValueError, match="allowed: convnet, resnet, resnet18, resnet50"):
         build_model("vgg99")
     with pytest.raises(ValueError, match="conv4"):
         unit_layer(build_model("convnet", width=4), "conv9")

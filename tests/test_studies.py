@@ -44,19 +44,19 @@ def plan():
 
 
 def test_paths_round_trip():
-    ident = dict(study="blakeney", model="convnet-w4", seed=3, method="magnitude_layerwise", schedule="oneshot",
+    ident = dict(study="blakeney", model="resnet-w4", seed=3, method="magnitude_layerwise", schedule="oneshot",
                  retrain="reinit", level=2)
     d = paths.run_dir(**ident)
-    assert d == "results/blakeney/convnet-w4/seed3/magnitude_layerwise/oneshot/reinit/level2"
+    assert d == "results/blakeney/resnet-w4/seed3/magnitude_layerwise/oneshot/reinit/level2"
     loc = paths.parse(d)
     assert (loc.study, loc.model, loc.seed, loc.method, loc.schedule, loc.retrain, loc.level) == tuple(ident.values())
-    assert loc.epoch is None and loc.network is None and loc.dense == "results/dense/convnet-w4/seed3"
+    assert loc.epoch is None and loc.network is None and loc.dense == "results/dense/resnet-w4/seed3"
     assert paths.parse(paths.epoch_dir(d, 4)).epoch == 4 and paths.parse(paths.epoch_dir(d, 4)).retrain == "reinit"
-    assert paths.run_dir(**{**ident, "level": 0}) == paths.dense_dir("convnet-w4", 3)
-    dense = paths.parse(paths.dense_dir("convnet-w4", 3))
-    assert (dense.study, dense.model, dense.seed, dense.network) == ("dense", "convnet-w4", 3, None)
-    assert paths.parse(paths.baseline_dir("convnet-w4", 3)).network == paths.RANDOM_INIT
-    one = paths.parse(paths.oneshot_dir("blakeney", "convnet-w4", 3, "magnitude_layerwise", 2))
+    assert paths.run_dir(**{**ident, "level": 0}) == paths.dense_dir("resnet-w4", 3)
+    dense = paths.parse(paths.dense_dir("resnet-w4", 3))
+    assert (dense.study, dense.model, dense.seed, dense.network) == ("dense", "resnet-w4", 3, None)
+    assert paths.parse(paths.baseline_dir("resnet-w4", 3)).network == paths.RANDOM_INIT
+    one = paths.parse(paths.oneshot_dir("blakeney", "resnet-w4", 3, "magnitude_layerwise", 2))
     assert (one.schedule, one.retrain, one.level) == ("oneshot", None, 2)
     for bad in ("results/figures/fb_fig1.png", "results/blakeney/tables", "elsewhere/dense/m/seed0",
                 "results/s/m/seed0/magnitude_global/iterative/level1"):  # iterative runs have a retrain
@@ -83,15 +83,15 @@ def test_run_expansion_counts_every_arm_strategy_seed_and_level(plan):
 
 
 def test_pruned_networks_and_what_each_level_reads(plan):
-    a = Run("von_rad_seuffert", "convnet-w4", 0, "magnitude_global", "oneshot", "none", 2)
-    b = Run("von_rad_seuffert", "convnet-w4", 0, "magnitude_global", "oneshot", "finetune_sgd", 2)
-    assert a.pruned == b.pruned == "results/von_rad_seuffert/convnet-w4/seed0/magnitude_global/oneshot/level2/pruned.pt"
-    assert plan.prune_input(a) == "results/dense/convnet-w4/seed0/checkpoint.pt"
-    it = Run("frankle_bau", "convnet-w4", 1, "magnitude_global", "iterative", "rewind", 2)
+    a = Run("von_rad_seuffert", "resnet-w4", 0, "magnitude_global", "oneshot", "none", 2)
+    b = Run("von_rad_seuffert", "resnet-w4", 0, "magnitude_global", "oneshot", "finetune_sgd", 2)
+    assert a.pruned == b.pruned == "results/von_rad_seuffert/resnet-w4/seed0/magnitude_global/oneshot/level2/pruned.pt"
+    assert plan.prune_input(a) == "results/dense/resnet-w4/seed0/checkpoint.pt"
+    it = Run("frankle_bau", "resnet-w4", 1, "magnitude_global", "iterative", "rewind", 2)
     assert it.pruned == f"{it.dir}/pruned.pt"
     assert plan.prune_input(it) == f"{it.previous.dir}/checkpoint.pt" and it.previous.level == 1
-    assert plan.prune_input(it.previous) == "results/dense/convnet-w4/seed1/checkpoint.pt"
-    assert plan.retrain_inputs(it)["rewind"] == "results/dense/convnet-w4/seed1/rewind.pt"
+    assert plan.prune_input(it.previous) == "results/dense/resnet-w4/seed1/checkpoint.pt"
+    assert plan.retrain_inputs(it)["rewind"] == "results/dense/resnet-w4/seed1/rewind.pt"
     assert "rewind" not in plan.retrain_inputs(b)
     assert plan.prune_params("von_rad_seuffert", "magnitude_global", "oneshot", 2)["fraction"] == 0.8
     assert plan.prune_params("frankle_bau", "magnitude_global", "iterative", 2)["fraction"] == 0.2
@@ -124,14 +124,14 @@ def test_figure_settings_are_derived_without_editing_the_config():
     assert plan.figure_files("bl_table1") == ["results/figures/bl_table1.csv", "results/figures/bl_table1.png"]
     assert plan.figure_inputs("fb_fig2") == {t: f"results/frankle_bau/tables/{f}" for t, f in (
         ("summary", "dissection_summary.csv"), ("bootstrap", "dissection_bootstrap.csv"),
-        ("baseline", "dissection_baseline.csv"))}
+        ("sparsity", "sparsity.csv"), ("baseline", "dissection_baseline.csv"))}
     er = plan.epoch_run
     assert (er.run.study, er.run.seed, er.run.level, er.run.retrain, er.epochs) == (
         "blakeney", 0, 2, "finetune_sgd", cfg["finetune"]["epochs"])
     epoch = paths.epoch_dir(er.run.dir, 2)
     assert plan.similarity_reference(epoch) == f"{paths.epoch_dir(er.run.dir, 0)}/similarity_activations.h5"
-    assert plan.similarity_reference(er.run.dir) == "results/dense/convnet-w4/seed0/similarity_activations.h5"
-    assert plan.checkpoint_of(paths.baseline_dir("convnet-w4", 0)) == "results/dense/convnet-w4/seed0/init.pt"
+    assert plan.similarity_reference(er.run.dir) == "results/dense/resnet-w4/seed0/similarity_activations.h5"
+    assert plan.checkpoint_of(paths.baseline_dir("resnet-w4", 0)) == "results/dense/resnet-w4/seed0/init.pt"
     assert paths.GROUND_TRUTH in plan.targets() and "results/figures/vrs_fig5.png" in plan.targets()
 
 
@@ -147,7 +147,7 @@ def _vrs_arms(c):
     (lambda c: c["studies"]["blakeney"]["arms"][0].__setitem__("targets", [0.6, 0.3]), "strictly increasing"),
     (lambda c: c["studies"]["blakeney"]["arms"][1].pop("levels"), "studies.blakeney.arms[1].levels is required"),
     (lambda c: c["studies"]["frankle_bau"].__setitem__("model", "nope"),
-     "studies.frankle_bau.model = 'nope'; allowed: convnet, convnet-w4"),
+     "studies.frankle_bau.model = 'nope'; allowed: resnet, resnet-w4"),
     (lambda c: c["mis"].__setitem__("layers", ["conv1"]), "mis.layers contains 'conv1', which is not extracted"),
     (lambda c: _vrs_arms(c).pop(0), "figures.vrs_fig1 needs an arm of studies.von_rad_seuffert with method "
                                      "magnitude_global, schedule oneshot and retrain none"),

@@ -71,16 +71,16 @@ def test_whole_dag_produces_figures_and_tidy_tables(workflow_run):
     assert sp[0] == 0.0 and sp[1] == pytest.approx(0.2, abs=1e-3) and sp[2] == pytest.approx(0.36, abs=1e-3)
     units = pd.read_csv(wd / "results/frankle_bau/tables/dissection_units.csv")
     assert {"layer", "unit", "label", "category", "iou", "threshold", "interpretable"} <= set(units.columns)
-    assert len(units) == len(study["seeds"]) * (levels + 1) * 2 * cfg["models"]["convnet-w4"]["kwargs"]["width"]
-    per_run = pd.read_csv(wd / "results/dense/convnet-w4/seed0/dissection.csv")
+    assert len(units) == len(study["seeds"]) * (levels + 1) * cfg["models"]["resnet-w4"]["kwargs"]["widths"][3]
+    per_run = pd.read_csv(wd / "results/dense/resnet-w4/seed0/dissection.csv")
     assert list(per_run.columns) == ["layer", "unit", "label", "category", "iou", "threshold", "interpretable"]
-    assert (wd / "logs/dense/convnet-w4/seed0.log").read_text().startswith("rule train_dense")
+    assert (wd / "logs/dense/resnet-w4/seed0.log").read_text().startswith("rule train_dense")
     # full IoU matrices, bootstrap intervals, the random-init baseline and the planted-unit validation
     from pruneinterp.dissection import read_iou_file
 
-    iou = read_iou_file(wd / "results/dense/convnet-w4/seed0/dissection_iou.h5")
-    assert iou["conv4"].shape[0] == cfg["models"]["convnet-w4"]["kwargs"]["width"] * 2
-    assert iou["conv4"].max(1) == pytest.approx(per_run[per_run["layer"] == "conv4"]["iou"].to_numpy(), abs=1e-6)
+    iou = read_iou_file(wd / "results/dense/resnet-w4/seed0/dissection_iou.h5")
+    assert iou["layer4"].shape[0] == cfg["models"]["resnet-w4"]["kwargs"]["widths"][3]
+    assert iou["layer4"].max(1) == pytest.approx(per_run[per_run["layer"] == "layer4"]["iou"].to_numpy(), abs=1e-6)
     summary = pd.read_csv(wd / "results/frankle_bau/tables/dissection_summary.csv")
     assert {"interpretable_units_lo", "interpretable_units_hi"} <= set(summary.columns)
     assert (summary["interpretable_units_lo"] <= summary["interpretable_units_hi"]).all()
@@ -89,7 +89,7 @@ def test_whole_dag_produces_figures_and_tidy_tables(workflow_run):
     # similarity: every Blakeney run and layer, three measures; the dense model is identical to itself
     sim = pd.read_csv(wd / "results/blakeney/tables/similarity.csv")
     assert set(sim["metric"]) == {"svcca", "pwcca", "cka"}
-    assert set(sim["layer_a"]) == {"conv1", "conv2", "conv3", "conv4", "fc"}
+    assert set(sim["layer_a"]) == {"layer1", "layer2", "layer3", "layer4", "fc"}
     assert np.allclose(sim[sim["level"] == 0]["similarity"], 1.0)
     assert (sim[sim["level"] > 0]["similarity"] < 1.0 - 1e-6).any()
     ep = pd.read_csv(wd / "results/blakeney/tables/similarity_epochs.csv")
@@ -173,8 +173,8 @@ def test_figure_only_parameter_reruns_only_that_figure(workflow_run, tmp_path):
     [
         (lambda c: c["train"].__setitem__("precision", "fp16"), "precision", "fp32"),
         (lambda c: c["studies"]["frankle_bau"].__setitem__("model", "nope"), "studies.frankle_bau.model",
-         "convnet-w4"),
-        (lambda c: c["dissect"].__setitem__("layers", ["conv9"]), "dissect.layers", "conv3"),
+         "resnet-w4"),
+        (lambda c: c["dissect"].__setitem__("layers", ["conv9"]), "dissect.layers", "layer3"),
         (lambda c: c["studies"]["blakeney"]["arms"][0].pop("targets"), "studies.blakeney.arms[0].targets",
          "increasing fractions"),
         (lambda c: c["studies"]["von_rad_seuffert"]["arms"].pop(0), "figures.vrs_fig1",

@@ -2,7 +2,8 @@
 
 Every model exposes its prunable layers (conv and linear modules) under stable dotted names, and the
 layers whose outputs are "units" for dissection (the post-activation output of a conv block, named
-after the block: ``conv1`` ... ``conv4`` for :class:`ConvNet`; ``layer1`` ... ``layer4`` for ResNets).
+after the block: ``conv1`` ... ``conv4`` for :class:`ConvNet`; ``layer1`` ... ``layer4`` for ResNets:
+:class:`SmallResNet`, the default, and torchvision's ``resnet18`` / ``resnet50``).
 A new model is one function registered in ``MODELS``.
 """
 
@@ -53,6 +54,59 @@ class ConvNet(nn.Module):
     unit_layers = {f"conv{i}": f"features.conv{i}" for i in range(1, 5)} | {"fc": "fc"}
 
 
+class SmallResNet(nn.Module):
+    """A small ResNet in torchvision's layout and naming (``conv1``, ``bn1``, ``relu``, ``maxpool``,
+    ``layer1`` ... ``layer4`` of torchvision's own ``BasicBlock``s, ``avgpool``, ``fc``), for 32-64 px
+    inputs on a CPU. The stem is a 3x3 convolution (stride 1) and a 2x2 max-pool; layer i has
+    ``blocks[i]`` blocks of ``widths[i]`` channels, the first with stride ``strides[i]`` and, where the
+    shape changes, torchvision's 1x1 convolution + BatchNorm shortcut. The default (16, 32, 64, 64),
+    strides (1, 2, 2, 1): at 32 px layer4 is 4x4 and, as in every non-first block of ResNet-50's
+    layer4, its shortcut is the identity, so layer4's units keep a path from layer3 however hard its own
+    convolutions are pruned. Initialised as torchvision initialises ResNets (Kaiming normal,
+    fan_out; BatchNorm weight 1, bias 0)."""
+
+    def __init__(self, num_classes: int = 10, widths: tuple[int, ...] | list[int] = (16, 32, 64, 64),
+                 strides: tuple[int, ...] | list[int] = (1, 2, 2, 1), blocks: tuple[int, ...] | list[int] = (1, 1, 1, 1),
+                 in_channels: int = 3) -> None:
+        super().__init__()
+        from torchvision.models.resnet import BasicBlock, conv1x1
+
+        if not (len(widths) == len(strides) == len(blocks) == 4) or min(widths) < 1 or min(blocks) < 1 \
+                or min(strides) < 1:
+            raise ValueError(f"resnet widths, strides and blocks must be 4 positive integers each, got {widths}, "
+                             f"{strides}, {blocks}")
+        self.conv1 = nn.Conv2d(in_channels, widths[0], 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(widths[0])
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(2)
+        inplanes = widths[0]
+        for i, (width, stride, count) in enumerate(zip(widths, strides, blocks)):
+            layer = []
+            for j in range(count):
+                s = stride if j == 0 else 1
+                down = None
+                if s != 1 or inplanes != width:
+                    down = nn.Sequential(conv1x1(inplanes, width, s), nn.BatchNorm2d(width))
+                layer.append(BasicBlock(inplanes, width, s, down))
+                inplanes = width
+            setattr(self, f"layer{i + 1}", nn.Sequential(*layer))
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(inplanes, num_classes)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.constant_(m.weight, 1)
+                nn.init.constant_(m.bias, 0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return self.fc(torch.flatten(self.avgpool(x), 1))
+
+    unit_layers = {f"layer{i}": f"layer{i}" for i in range(1, 5)} | {"fc": "fc"}
+
+
 def _resnet(arch: str) -> Callable[..., nn.Module]:
     def build(num_classes: int = 1000, small_input: bool = False, **_: object) -> nn.Module:
         import torchvision
@@ -69,6 +123,7 @@ def _resnet(arch: str) -> Callable[..., nn.Module]:
 
 MODELS: dict[str, Callable[..., nn.Module]] = {
     "convnet": ConvNet,
+    "resnet": SmallResNet,
     "resnet18": _resnet("resnet18"),
     "resnet50": _resnet("resnet50"),
 }

@@ -76,13 +76,16 @@ def _stack(paths: Sequence[str], runs: Sequence[dict[str, Any]], rename: dict[st
 
 
 def summarize_units(units: pd.DataFrame, keys: Sequence[str], categories: Sequence[str] = ()) -> pd.DataFrame:
-    """Per (``keys``, layer): units, interpretable units, unique concepts, and unique concepts per
-    category (a ``concepts_<category>`` column for each of ``categories`` even where always 0)."""
+    """Per (``keys``, layer): units, live units (a non-empty top-quantile mask, i.e. not constant on
+    the probe: the dissection gives a dead unit the label ``-``), interpretable units, unique
+    concepts, and unique concepts per category (a ``concepts_<category>`` column for each of
+    ``categories`` even where always 0)."""
     rows = []
     for key, g in units.groupby(list(keys) + ["layer"], sort=True):
         interp = g[g["interpretable"]]
         row = dict(zip(list(keys) + ["layer"], key))
-        row.update(units=len(g), interpretable_units=len(interp), unique_concepts=interp["label"].nunique())
+        row.update(units=len(g), live_units=int((g["label"].astype(str) != "-").sum()),
+                   interpretable_units=len(interp), unique_concepts=interp["label"].nunique())
         per_cat = interp.groupby("category")["label"].nunique()
         for cat in list(categories) + [c for c in per_cat.index if c not in categories]:
             row[f"concepts_{cat}"] = int(per_cat.get(cat, 0))

@@ -12,13 +12,61 @@ from ._common import _remaining, _save, _xaxis, final_accuracy
 from ..tables import consistency
 
 
-def fb_fig1(acc: pd.DataFrame, outputs: Sequence[str], title: str, dpi: int, **_: Any) -> None:
+def layer_state(sparsity: pd.DataFrame, summary: pd.DataFrame) -> pd.DataFrame:
+    """Per seed and level: the global % of prunable weights remaining, the % remaining of the
+    dissected layers' own weights (every pruned module inside them: a module belongs to unit layer
+    ``L`` when ``L`` is one of its dotted name's parts, e.g. ``layer4.0.conv1`` or
+    ``features.conv4.conv``), and their live units (units with a non-empty top-quantile mask, i.e. not
+    constant on the probe), summed over the dissected layers."""
+    keys = ["seed", "level"]
+    layers = sorted(summary["layer"].unique())
+    per_layer = sparsity[sparsity["scope"] == "layer"]
+    inside = per_layer["name"].map(lambda n: any(part in layers for part in str(n).split(".")))
+    own = per_layer[inside].groupby(keys)[["total", "remaining"]].sum()
+    glob = sparsity[sparsity["scope"] == "prunable"].set_index(keys)[["total", "remaining"]]
+    live = summary.groupby(keys)[["live_units", "units"]].sum()
+    df = pd.DataFrame({"remaining": 100.0 * glob["remaining"] / glob["total"],
+                       "layer_remaining": 100.0 * own["remaining"] / own["total"]}).join(live, how="inner")
+    return df.reset_index()
+
+
+def _layer_panel(ax: plt.Axes, state: pd.DataFrame, layers: str) -> None:
+    """The dissected layers' own weights remaining (left axis, solid) and their live units (right
+    axis, dashed) against the global % remaining; the dotted diagonal is 'pruned like the average'."""
+    seeds = sorted(state["seed"].unique())
+    colors = dict(zip(seeds, sns.color_palette("tab10", len(seeds))))
+    twin = ax.twinx()
+    for seed in seeds:
+        sub = state[state["seed"] == seed].sort_values("remaining")
+        ax.plot(sub["remaining"], sub["layer_remaining"], "o-", ms=3, color=colors[seed], label=f"seed {seed}")
+        twin.plot(sub["remaining"], sub["live_units"], "s--", ms=3, lw=0.8, color=colors[seed], alpha=0.7)
+    lim = [state["remaining"].min(), 100]
+    ax.plot(lim, lim, ":", color="gray", lw=1, label="same as all weights")
+    ax.set_yscale("log")
+    ax.set_ylabel(f"% of {layers}'s weights remaining (solid)")
+    twin.set_ylabel(f"live units of {layers} (dashed; of {int(state['units'].max())})")
+    twin.set_ylim(0, state["units"].max() * 1.05)
+    _xaxis(ax)
+    ax.legend(fontsize="x-small", loc="lower left")
+
+
+def fb_fig1(acc: pd.DataFrame, outputs: Sequence[str], title: str, dpi: int, sparsity: pd.DataFrame | None = None,
+            summary: pd.DataFrame | None = None, **_: Any) -> None:
+    """Accuracy per seed; beside it (with the sparsity and dissection tables) the dissected layers'
+    own density and live units against the global sparsity."""
     df = final_accuracy(acc)
-    fig, ax = plt.subplots(figsize=(5, 3.6))
+    panels = 2 if sparsity is not None and summary is not None else 1
+    fig, axes = plt.subplots(1, panels, figsize=(5 + 5.5 * (panels - 1), 3.6), squeeze=False,
+                             gridspec_kw={"wspace": 0.35})
+    ax = axes[0, 0]
     sns.lineplot(df, x="remaining", y="top1", hue="seed", marker="o", palette="tab10", ax=ax)
     ax.set_ylabel("top-1 validation accuracy")
     _xaxis(ax)
-    ax.set_title(title)
+    if panels == 2:
+        layers = ", ".join(sorted(summary["layer"].unique()))
+        _layer_panel(axes[0, 1], layer_state(sparsity, summary), layers)
+        axes[0, 1].set_title(f"the dissected layer ({layers})", fontsize="medium")
+    fig.suptitle(title, fontsize="medium")
     _save(fig, outputs, dpi)
 
 
@@ -26,7 +74,8 @@ COUNTS = {"interpretable_units": "interpretable units", "unique_concepts": "uniq
 
 
 def fb_fig2(summary: pd.DataFrame, outputs: Sequence[str], title: str, dpi: int,
-            bootstrap: pd.DataFrame | None = None, baseline: pd.DataFrame | None = None, **_: Any) -> None:
+            bootstrap: pd.DataFrame | None = None, baseline: pd.DataFrame | None = None,
+            sparsity: pd.DataFrame | None = None, **_: Any) -> None:
     """Counts per seed (colour; error bars: 95% bootstrap interval over probe images), their mean
     over seeds (black; band: ± 1 sd over seeds) and the randomly initialised networks (grey dashed:
     mean over seeds). Counts are summed over the dissected layers (per bootstrap replicate too)."""
@@ -39,7 +88,8 @@ def fb_fig2(summary: pd.DataFrame, outputs: Sequence[str], title: str, dpi: int,
         df = df.merge(ci.reset_index(), on=keys, how="left")
     seeds = sorted(df["seed"].unique())
     colors = dict(zip(seeds, sns.color_palette("tab10", len(seeds))))
-    fig, axes = plt.subplots(1, 2, figsize=(10.5, 3.8), gridspec_kw={"wspace": 0.25})
+    panels = 3 if sparsity is not None and "live_units" in summary else 2
+    fig, axes = plt.subplots(1, panels, figsize=(5.25 * panels, 3.8), gridspec_kw={"wspace": 0.3 if panels == 2 else 0.45})
     for ax, (col, label) in zip(axes, COUNTS.items()):
         for seed in seeds:
             sub = df[df["seed"] == seed].sort_values("remaining")
@@ -62,6 +112,8 @@ def fb_fig2(summary: pd.DataFrame, outputs: Sequence[str], title: str, dpi: int,
         _xaxis(ax)
     axes[0].legend(fontsize="x-small", loc="best")
     layers = ", ".join(sorted(summary["layer"].unique()))
+    if panels == 3:
+        _layer_panel(axes[2], layer_state(sparsity, summary), layers)
     fig.suptitle(f"{title} (layers: {layers}; error bars: 95% bootstrap over probe images)", fontsize="medium")
     _save(fig, outputs, dpi)
 

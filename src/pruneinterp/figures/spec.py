@@ -47,8 +47,8 @@ _ONESHOT_BL = tuple(("{method}", "oneshot", r) for r in ("finetune_sgd", "reinit
 _ITERATIVE_FT = (("{method}", "iterative", "finetune_sgd"),)
 
 FIGURES: dict[str, Figure] = {f.name: f for f in (
-    Figure("fb_fig1", "frankle_bau", "frankle_bau", ("accuracy",), FB),
-    Figure("fb_fig2", "frankle_bau", "frankle_bau", ("summary", "bootstrap"), FB, optional=("baseline",)),
+    Figure("fb_fig1", "frankle_bau", "frankle_bau", ("accuracy", "sparsity", "summary"), FB),
+    Figure("fb_fig2", "frankle_bau", "frankle_bau", ("summary", "bootstrap", "sparsity"), FB, optional=("baseline",)),
     Figure("fb_fig3", "frankle_bau", "frankle_bau", ("summary",), FB, settings={"seed": 0}),
     Figure("fb_fig4", "frankle_bau", "frankle_bau", ("units",), FB),
     Figure("vrs_fig1", "von_rad_seuffert", "von_rad_seuffert", ("accuracy",), VRS,
