@@ -19,6 +19,7 @@ patterns when given wildcards: ``run_dir(study="{study}", ...)``.
     results/<study>/tables/<table>.csv                    tidy study tables (Contract 3)
     results/figures/<figure>.<ext>                        paper figures and tables
     results/validation/                                   planted-unit validation of dissection
+    results/run_info.json                                 commit, CPU, versions of the run
 
 Logs mirror the results: ``logs/<the results path without results/>/<stage>.log``.
 """
@@ -55,6 +56,7 @@ STUDY_TABLES = {"accuracy": "accuracy.csv", "sparsity": "sparsity.csv", "units":
                 "similarity_epochs": "similarity_epochs.csv", "mis": "mis.csv", "classes": "class_accuracy.csv"}
 
 GROUND_TRUTH = f"{RESULTS}/validation/ground_truth.csv"
+RUN_INFO = f"{RESULTS}/run_info.json"  # the commit, CPU and versions that produced the results
 GROUND_TRUTH_ACTIVATIONS = f"{RESULTS}/validation/ground_truth_activations.h5"
 
 # the {run} wildcard of the per-checkpoint analysis rules: any directory with a checkpoint

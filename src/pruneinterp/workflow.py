@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 import time
 import traceback
@@ -12,16 +13,19 @@ from typing import Any, Iterator
 
 @contextlib.contextmanager
 def job(smk: Any) -> Iterator[None]:
-    """Send stdout/stderr of the job to its log file, set torch's threads, and log timing."""
+    """Send stdout/stderr of the job to its log file, set the threads of torch and BLAS, and log timing."""
     log_path = smk.log[0] if len(smk.log) else None
     stream = open(log_path, "w") if log_path else sys.stderr
     old_out, old_err = sys.stdout, sys.stderr
     sys.stdout = sys.stderr = stream
     logging.basicConfig(stream=stream, level=logging.INFO, force=True)
     try:
-        import torch
-
-        torch.set_num_threads(max(1, int(smk.threads)))
+        threads = max(1, int(smk.threads))
+        if "torch" in sys.modules:  # already initialised: set its pool directly
+            sys.modules["torch"].set_num_threads(threads)
+        else:  # read by torch (and numpy's BLAS) when a stage imports them: jobs that never need torch skip it
+            for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+                os.environ[var] = str(threads)
         start = time.time()
         print(f"rule {smk.rule}: wildcards={dict(smk.wildcards)} threads={smk.threads}", flush=True)
         try:
@@ -34,3 +38,42 @@ def job(smk: Any) -> Iterator[None]:
         sys.stdout, sys.stderr = old_out, old_err
         if log_path:
             stream.close()
+
+
+def run_info(out: str, repo: str) -> dict[str, Any]:
+    """What produced a run's results: the commit of ``repo`` (and whether its tracked files differed
+    from it), the CPU, the core count and the versions that decide the numbers. No timestamps, so the
+    file is identical for the same commit on the same machine. Written as JSON to ``out``."""
+    import json
+    import platform
+    import subprocess
+    from importlib import metadata
+
+    from .io import atomic_path
+
+    def git(*args: str) -> str | None:
+        try:
+            return subprocess.run(["git", "-C", repo, *args], capture_output=True, text=True, check=True,
+                                  timeout=30).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return None
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    status = git("status", "--porcelain", "--untracked-files=no")
+    versions = {}
+    for package in ("pruneinterp", "torch", "torchvision", "numpy", "scipy", "pandas", "h5py", "snakemake"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    info = {"commit": git("rev-parse", "HEAD"), "uncommitted_changes": None if status is None else bool(status),
+            "cpu": cpu, "cores": os.cpu_count(), "machine": platform.machine(), "system": platform.system(),
+            "python": platform.python_version(), "versions": versions}
+    with atomic_path(out) as tmp:
+        tmp.write_text(json.dumps(info, indent=2) + "\n")
+    return info

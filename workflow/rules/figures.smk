@@ -45,3 +45,19 @@ for _fig, _spec in FIGURES.items():
             ENV
         script:
             "../scripts/figure.py"
+
+
+rule run_info:
+    # what produced the results (commit, CPU, versions); remade whenever a figure is remade
+    input:
+        [f for name in FIGURES if PLAN.figure_enabled(name) for f in PLAN.figure_files(name)],
+    output:
+        paths.RUN_INFO,
+    params:
+        repo=workflow.basedir,
+    log:
+        "logs/run_info.log",
+    conda:
+        ENV
+    script:
+        "../scripts/run_info.py"
