@@ -94,6 +94,7 @@ def test_cli_chain_make_probe_train_extract_dissect(tmp_path):
 
 
 def test_dissect_writes_iou_matrix_and_bootstrap_and_ground_truth_cli(tmp_path, probe_dir):
+    from pruneinterp.data.shapes import label_names
     from pruneinterp.dissection import read_iou_file
 
     acts = np.maximum(np.random.default_rng(0).standard_normal((40, 3, 8, 8), dtype=np.float32), 0)
@@ -108,7 +109,7 @@ def test_dissect_writes_iou_matrix_and_bootstrap_and_ground_truth_cli(tmp_path, 
                  "--budget", "2048"]) == 0
     units = pd.read_csv(out)
     matrix = read_iou_file(iou)["conv4"]
-    assert matrix.shape == (3, 34)
+    assert matrix.shape == (3, len(label_names()))  # every label of the shapes probe
     np.testing.assert_allclose(units["iou"], matrix.max(1), atol=1e-6)
     b = pd.read_csv(boot)
     assert len(b) == 7 and set(b["layer"]) == {"conv4"}

@@ -44,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="stage", required=True)
 
     data = DataConfig()
-    s = sub.add_parser("make-data", help="generate the shapes dataset: train.npz, val.npz, probe/")
+    s = sub.add_parser("make-data", help="generate the shapes dataset: train.npz, val.npz, probe/ with probe_stats.csv")
     s.add_argument("--out", required=True, help="output directory")
     s.add_argument("--n-train", type=int, default=data.n_train)
     s.add_argument("--n-val", type=int, default=data.n_val)
@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=data.seed)
     s.add_argument("--spec", type=_json, default={}, help='generator options as JSON, e.g. \'{"size": 32}\'')
 
-    s = sub.add_parser("make-probe", help="generate a Broden-format probe set of shapes")
+    s = sub.add_parser("make-probe", help="generate a Broden-format probe set of shapes, with probe_stats.csv")
     s.add_argument("--out", required=True)
     s.add_argument("--n", type=int, default=data.n_probe)
     s.add_argument("--seed", type=int, default=data.seed)

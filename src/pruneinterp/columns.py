@@ -15,6 +15,8 @@ Per-run tables (one file per checkpoint, written by the analysis stages):
   ranks from their side's end.
 * ``CLASS_ACCURACY``: per class, top-1 accuracy on the probe (the class units of MIS).
 * ``SIMILARITY``: one layer pair and similarity measure (``method``: svcca | pwcca | cka).
+* ``PROBE_STATS``: per probe label, its share of all probe pixels and the best IoU a unit can reach
+  (``probe_stats.csv`` next to the probe, :func:`pruneinterp.data.broden.probe_stats`).
 * ``METRICS``: per epoch and split, top-1 and loss (the training stages; ``train_running`` is the
   running average over an epoch's batches).
 
@@ -44,3 +46,4 @@ MIS = ["layer", "unit", "mis", "n_tasks", "mis_accuracy", "mis_confidence"]
 MIS_TASKS = ["layer", "unit", "task", "side", "role", "image", "rank"]
 CLASS_ACCURACY = ["class", "name", "n", "top1"]
 SIMILARITY = ["layer_a", "layer_b", "method", "similarity", "dims_a", "dims_b", "n_samples"]
+PROBE_STATS = ["label", "category", "coverage", "bound", "feasible"]

@@ -5,6 +5,10 @@ Layout (DESIGN.md, Contract 1): ``index.csv``, ``category.csv``, ``label.csv``, 
 and ``images/``. A category cell of ``index.csv`` is a ``;``-separated list of PNG paths (pixel-level
 labels, global label number encoded as ``R + 256 * G``) or of integers (image-level labels); an empty
 cell means the category is not annotated for that image.
+
+:func:`probe_stats` tabulates, for any probe in this layout, each label's share of all probe pixels
+and the best IoU network dissection can give it (``probe_stats.csv``, written with the generated
+probe).
 """
 
 from __future__ import annotations
@@ -17,11 +21,14 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from .. import columns
 from ..io import InputError
 from . import shapes
 
 INDEX_COLUMNS = ["image", "split", "ih", "iw", "sh", "sw", "color", "object", "material", "part", "scene", "texture"]
 BRODEN_CATEGORIES = ["color", "object", "material", "part", "scene", "texture"]
+STATS_QUANTILE = 0.005  # dissection's default: a unit's mask is the top 0.5% of its activations
+FEASIBLE_BOUND = 0.1  # twice the interpretability threshold IoU 0.05
 
 
 def encode_seg(labels: np.ndarray) -> np.ndarray:
@@ -37,8 +44,9 @@ def decode_seg(rgb: np.ndarray) -> np.ndarray:
 
 
 def write_shapes_probe(out_dir: str | os.PathLike[str], n: int, seed: int, spec: shapes.ShapesSpec) -> None:
-    """Generate ``n`` probe images and write them in the Broden layout. The directory appears only
-    when complete (written under a temporary name, then renamed)."""
+    """Generate ``n`` probe images and write them in the Broden layout, with ``probe_stats.csv``
+    (:func:`probe_stats`). The directory appears only when complete (written under a temporary name,
+    then renamed)."""
     out_dir = Path(out_dir)
     tmp = out_dir.with_name(f".{out_dir.name}.tmp")
     if tmp.exists():
@@ -87,6 +95,7 @@ def write_shapes_probe(out_dir: str | os.PathLike[str], n: int, seed: int, spec:
                        "coverage": round(pixel_count[num], 4)} for code, (num, name) in enumerate(sub, start=1)]
                      ).to_csv(tmp / f"c_{cat}.csv", index=False)
     pd.DataFrame(cat_rows).to_csv(tmp / "category.csv", index=False)
+    probe_stats(Probe(tmp)).to_csv(tmp / "probe_stats.csv", index=False)
     if out_dir.exists():
         import shutil
 
@@ -272,3 +281,42 @@ class LabelEntries:
     img_img: np.ndarray
     img_col: np.ndarray
     annotated: np.ndarray
+
+
+def iou_bound(coverage: np.ndarray | float, quantile: float = STATS_QUANTILE) -> np.ndarray:
+    """The largest IoU a unit can reach with a label covering a share ``coverage`` of all probe
+    pixels, when its mask covers a share ``quantile``: ``min(q, c) / max(q, c)`` (the mask and the
+    label overlap at most in the smaller of the two). 0 for a label that never occurs."""
+    c = np.asarray(coverage, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(c > 0, np.minimum(quantile, c) / np.maximum(quantile, c), 0.0)
+
+
+def probe_stats(probe: "Probe | str | os.PathLike[str]", quantile: float = STATS_QUANTILE,
+                min_bound: float = FEASIBLE_BOUND) -> pd.DataFrame:
+    """Per label of a Broden-format probe: ``label`` (name), ``category`` (its primary category, as
+    dissection assigns it), ``coverage`` (its share of all probe pixels), ``bound``
+    (:func:`iou_bound` for ``quantile``) and ``feasible`` (``bound >= min_bound``, written as
+    ``True``/``False``), in ``label.csv`` order.
+
+    ``coverage`` counts segmentation pixels: a pixel-level label counts the pixels that carry it
+    (once per pixel, even where several PNGs of its category list it), an image-level label (e.g.
+    scene) every pixel of its images, as dissection does; the total is all segmentation pixels of all
+    probe images (``sh * sw`` each). Reads every segmentation once."""
+    if not isinstance(probe, Probe):
+        probe = Probe(probe)
+    n_labels = len(probe.labels)
+    count = np.zeros(n_labels, dtype=np.float64)
+    total = 0.0
+    for i in range(len(probe)):
+        _, col, image_cols, _ = probe._image_labels(i)
+        pixels = float(probe._sh[i] * probe._sw[i])
+        total += pixels
+        count += np.bincount(col, minlength=n_labels)
+        count[image_cols] += pixels
+    coverage = count / total if total > 0 else count
+    bound = iou_bound(coverage, quantile)
+    return pd.DataFrame({"label": [lab.name for lab in probe.labels],
+                         "category": [lab.category for lab in probe.labels],
+                         "coverage": coverage, "bound": bound, "feasible": bound >= min_bound},
+                        columns=columns.PROBE_STATS)
