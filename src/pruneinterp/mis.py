@@ -53,7 +53,7 @@ RESULT_COLUMNS = columns.MIS
 CONSTANT_RANGE = 1e-8
 # sigmoid(alpha * d) of the concepts backend: 2 / (sd of d over chance-level tasks) on the default
 # shapes probe, rounded (bench/mis_alpha.py, README "MIS"; re-measure for another probe or backend)
-DEFAULT_ALPHA = 18.0
+DEFAULT_ALPHA = 23.0
 
 
 @dataclass(frozen=True)
