@@ -4,7 +4,7 @@
     python bench/mis_alpha.py --backend features    # the pixel-statistics backend instead
 
 Generates the default shapes probe in a temporary directory and scores, with the default task
-construction (N = 20 tasks, K = 9 explanations), three kinds of planted units:
+construction (N = 10 tasks, K = 9 explanations), three kinds of planted units:
 
 * ``random``: 200 units with random activations (chance level; their margins d give the backend's
   scale at chance, ``sigma0`` = sd of d over their tasks);
@@ -35,7 +35,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--backend", default="concepts")
     ap.add_argument("--images", type=int, default=1000)
-    ap.add_argument("--n-tasks", type=int, default=20)
+    ap.add_argument("--n-tasks", type=int, default=10)
     ap.add_argument("--k", type=int, default=9)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as d:

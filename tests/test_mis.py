@@ -27,7 +27,7 @@ def probe400(tmp_path_factory, spec):
 def test_tasks_follow_the_imi_construction():
     """Explanations: the N*K most / least activating images, one from each rank bin of N per task;
     queries: the N images just beyond them (plus the offset), one per task; all disjoint."""
-    cfg = MISConfig(query_offset=5)
+    cfg = MISConfig(n_tasks=20, query_offset=5)
     values = np.random.default_rng(0).permutation(500).astype(float)[:, None]  # rank r from the top = 499 - r
     t = make_tasks(values, cfg)
     rank_top = 499 - values[:, 0].astype(int)  # rank of every image from the top
@@ -111,7 +111,7 @@ def test_planted_units_score_high_and_random_units_at_chance(probe1000):
     a class-selective unit, as in a probe with 100 images per class); random units score 0.5."""
     acts, n_shapes = _planted(probe1000)
     sim = load_backend("concepts", probe=probe1000)
-    scores = score_layer(acts, sim, lambda rows: rows, MISConfig(n_tasks=10, k=9))
+    scores = score_layer(acts, sim, lambda rows: rows, MISConfig())
     colour, shapes, rand = slice(0, 1), slice(1, 1 + n_shapes), slice(1 + n_shapes, None)
     # measured (bench/mis_alpha.py --n-tasks 10): shape units accuracy 0.95, confidence 0.91; the
     # redness unit 0.90 / 0.84 (the observer names colours, so "reddish" is split over red, maroon,
@@ -201,7 +201,7 @@ def test_mis_cli_from_an_activations_file(probe400, tmp_path):
                  str(tmp_path / "m2.csv"), "--tasks-out", str(tmp_path / "tasks.csv"), "--layer", "conv4"]) == 0
     tasks = pd.read_csv(tmp_path / "tasks.csv")
     assert list(tasks.columns) == ["layer", "unit", "task", "side", "role", "image", "rank"]
-    assert len(tasks) == 4 * 20 * 2 * 10
+    assert len(tasks) == 4 * MISConfig().n_tasks * 2 * 10
     acts = np.random.default_rng(0).random((n, 4, 4, 4)).mean((2, 3))
     for (unit, side), g in tasks.groupby(["unit", "side"]):  # every explanation beyond every query
         a = acts[g["image"].to_numpy(), unit]

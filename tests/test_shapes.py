@@ -195,9 +195,27 @@ def test_dissection_recovers_planted_units_of_every_category(tmp_path, spec):
     from pruneinterp.dissection import GroundTruthConfig, ground_truth
 
     write_shapes_probe(tmp_path / "probe", 300, 0, spec)
-    labels = ("salmon", "heart", "corner", "crosshatched", "meadow")
+    labels = ("green", "heart", "corner", "crosshatched", "meadow")
     df = ground_truth(str(tmp_path / "probe"), str(tmp_path / "gt.csv"),
                       GroundTruthConfig(labels=labels, noise_units=1), quantile=0.005, iou_threshold=0.05)
     assert df["recovered"].all(), df
     category = {lab.name: lab.category for lab in Probe(tmp_path / "probe").labels}
     assert [category[name] for name in labels] == ["color", "object", "part", "texture", "scene"]
+
+
+def test_context_ties_scene_texture_and_colour_to_the_class():
+    """With probability ``context`` an image is in its class's context (scene among the class's 3,
+    the object's texture and colour the class's where possible); otherwise uniform. Measured: the
+    share of images whose scene is one of their class's, which is context + (1 - context) * 3/30."""
+    from pruneinterp.data.shapes import SCENES, context_of, generate
+
+    names = {num: name for (cat, name), num in shapes.label_numbers().items() if cat == "scene"}
+    for context, expected in ((1.0, 1.0), (0.4, 0.4 + 0.6 * 3 / len(SCENES)), (0.0, 3 / len(SCENES))):
+        samples = generate(shapes.ShapesSpec(context=context), 400, 0, "val")
+        share = np.mean([names[s.scene] in context_of(s.target)[0] for s in samples])
+        assert abs(share - expected) <= 3 * np.sqrt(expected * (1 - expected) / 400) + 1e-9, (context, share)
+    samples = generate(shapes.ShapesSpec(context=1.0), 200, 0, "val")
+    classes = {s.target for s in samples}
+    assert len(classes) == len(shapes.SHAPES)  # the class stays uniform: context follows it, not the reverse
+    with pytest.raises(ValueError, match="context must be in"):
+        shapes.ShapesSpec(context=1.5)

@@ -162,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"rank this layer's units on softmax outputs; repeat (default: {', '.join(mis.softmax_layers)})")
     s.add_argument("--pooling", choices=["mean", "max"], default=mis.pooling)
     s.add_argument("--seed", type=int, default=mis.seed)
-    s.add_argument("--backend", default="features", help="image similarity: features (offline), dreamsim, lpips")
+    s.add_argument("--backend", default="concepts", help="the observer: concepts (offline, the probe's annotations), features (offline pixel statistics), dreamsim, lpips")
     s.add_argument("--weights", default=None, help="local weights for dreamsim / lpips")
     s.add_argument("--class-accuracy-out", default=None, help="also write per-class top-1 accuracy on the probe")
     s.add_argument("--tasks-out", default=None,

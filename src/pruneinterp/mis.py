@@ -58,7 +58,7 @@ DEFAULT_ALPHA = 23.0
 
 @dataclass(frozen=True)
 class MISConfig:
-    n_tasks: int = 20
+    n_tasks: int = 10
     k: int = 9
     alpha: float = DEFAULT_ALPHA
     query_offset: int = 0  # queries start this many ranks beyond the last explanation of their side

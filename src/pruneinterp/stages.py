@@ -293,7 +293,7 @@ def similarity(a_path: str, b_path: str, out: str, cfg: "SimilarityConfig | dict
 
 
 def mis(activations: str, probe_dir: str, out: str, cfg: "MISConfig | dict[str, Any] | None" = None,
-        layers: list[str] | None = None, backend: str = "features", weights: str | None = None,
+        layers: list[str] | None = None, backend: str = "concepts", weights: str | None = None,
         class_accuracy_out: str | None = None, tasks_out: str | None = None) -> pd.DataFrame:
     """Mechanistic Interpretability Score of every unit of ``layers`` (default: all layers of the
     file) -> Contract 3 table ``layer,unit,mis,n_tasks,mis_accuracy,mis_confidence`` (constant

@@ -207,6 +207,7 @@ class ShapesSpec:
     p_background_texture: float = 0.2  # per background region
     noise: float = 6.0  # std of additive Gaussian pixel noise, in 0..255 units
     shade: float = 70.0  # luminance shift of a texture's pattern pixels
+    context: float = 0.4  # probability that scene, object texture and colour follow the class (context_of)
 
     def __post_init__(self) -> None:
         if self.size < 8 or self.size % 2:
@@ -230,6 +231,21 @@ class ShapesSpec:
             raise ValueError(f"shapes.max_occlusion must be in [0, 1), got {self.max_occlusion}")
         if self.min_contrast < 0:
             raise ValueError(f"shapes.min_contrast must be >= 0, got {self.min_contrast}")
+        if not 0 <= self.context <= 1:
+            raise ValueError(f"shapes.context must be in [0, 1], got {self.context}")
+
+
+def context_of(target: int) -> tuple[tuple[str, ...], str, tuple[str, ...]]:
+    """The context a class prefers, as objects in natural images have one (cows in meadows, brown
+    and furry): 3 of the scenes, one texture and 2 colours, disjoint between the classes where there
+    are enough of them (class i: scenes 3i .. 3i+2, texture i mod T, colours 2i and 2i+1 mod C, in
+    the order of :data:`SCENES`, :data:`TEXTURES`, :data:`COLORS`). With probability
+    ``ShapesSpec.context`` an image is "in context": its scene is one of its class's, its object's
+    texture (when textured) is its class's and its object's colour is one of its class's (when that
+    contrasts with the background); otherwise all are drawn from all of them."""
+    scenes, colors = list(SCENES), list(COLORS)
+    return (tuple(scenes[(3 * target + j) % len(scenes)] for j in range(3)), TEXTURES[target % len(TEXTURES)],
+            tuple(colors[(2 * target + j) % len(colors)] for j in range(2)))
 
 
 def label_names() -> list[tuple[str, str]]:
@@ -470,8 +486,15 @@ def render(spec: ShapesSpec, rng: np.random.Generator) -> Sample:
     def texture(p: float) -> str | None:
         return TEXTURES[rng.integers(len(TEXTURES))] if rng.random() < p else None
 
+    # the class first: with probability ``context`` the scene and the object's look follow it
+    shape_idx = int(rng.integers(len(SHAPES)))
+    shape = SHAPES[shape_idx]
+    in_context = rng.random() < spec.context
+    ctx_scenes, ctx_texture, ctx_colors = context_of(shape_idx)
+
     # background
-    scene_name = list(SCENES)[rng.integers(len(SCENES))]
+    scene_name = (ctx_scenes[rng.integers(len(ctx_scenes))] if in_context
+                  else list(SCENES)[rng.integers(len(SCENES))])
     scene = SCENES[scene_name]
     regions: list[_Region] = []
     for mask, role in LAYOUTS[scene.layout](g, rng):
@@ -484,14 +507,16 @@ def render(spec: ShapesSpec, rng: np.random.Generator) -> Sample:
     vivid = [c for c in free if contrast[c] >= spec.min_contrast] or [max(free, key=contrast.__getitem__)]
 
     # main object: a class shape, in a colour the background does not use
-    shape_idx = int(rng.integers(len(SHAPES)))
-    shape = SHAPES[shape_idx]
     half = rng.uniform(spec.min_scale, spec.max_scale) * n
     cx, cy = rng.uniform(half, n - half, size=2)
     theta = np.deg2rad(rng.uniform(-spec.max_rotation, spec.max_rotation))
     obj, u, v = _place(shape, g, half, cx, cy, theta)
-    main_color = vivid[rng.integers(len(vivid))]
-    main = _Region(obj, main_color, texture(spec.p_object_texture), numbers[("object", shape)], _part(shape, u, v))
+    preferred = [c for c in ctx_colors if c in vivid] if in_context else []
+    main_color = (preferred or vivid)[rng.integers(len(preferred or vivid))]
+    main_texture = texture(spec.p_object_texture)
+    if main_texture is not None and in_context:
+        main_texture = ctx_texture
+    main = _Region(obj, main_color, main_texture, numbers[("object", shape)], _part(shape, u, v))
     regions.append(main)
     main_index = len(regions) - 1
 
