@@ -116,7 +116,7 @@ def test_figure_settings_are_derived_without_editing_the_config():
     assert plan.figure_settings["bl_fig2"]["conv"] == cfg["similarity"]["conv"]
     assert plan.figure_settings["vrs_fig6"] == {**cfg["figures"]["vrs_fig6"], "retrain": "finetune_sgd", "level": 1}
     assert plan.figure_settings["vrs_fig4"] == {"title": cfg["figures"]["vrs_fig4"]["title"],
-                                                "method": "magnitude_global"}  # the spec's default
+                                                "method": "magnitude_global", "x": "sparsity"}  # the spec's default
     bare = Plan(config(lambda c: c["figures"].pop("vrs_fig6")))
     assert bare.figure_settings["vrs_fig6"] == {"title": "", "method": "magnitude_global", "retrain": "finetune_sgd",
                                                 "level": 1}
