@@ -123,3 +123,20 @@ def test_per_epoch_checkpoints_start_at_the_pruned_network_and_end_at_the_result
         assert torch.equal(first["state_dict"][key], pruned[key]), key
         assert torch.equal(last["state_dict"][key], final[key]), key
     assert first["epoch"] == 0 and last["epoch"] == FINETUNE["epochs"]
+
+
+def test_the_dense_model_retrained_without_pruning_keeps_every_weight(dense, tmp_path):
+    """The similarity control of Blakeney's magnitude arm: the dense checkpoint itself (no masks)
+    fine-tuned like a pruned network; it starts at the dense model's accuracy and trains every weight."""
+    d, out = dense
+    ckpt, metrics = _retrain(d, out, out["checkpoint"], "finetune_sgd", tmp_path)
+    dense_ckpt = load_checkpoint(out["checkpoint"])
+    assert ckpt["masks"] == {} and ckpt["level"] == 0 and metrics["sparsity"].eq(0.0).all()
+    dense_val = pd.read_csv(out["metrics"]).query("split == 'val'")
+    start = metrics[(metrics["split"] == "val") & (metrics["epoch"] == 0)]["top1"].item()
+    assert start == pytest.approx(dense_val[dense_val["epoch"] == dense_val["epoch"].max()]["top1"].item())
+    assert sorted(metrics.loc[metrics["split"] == "val", "epoch"]) == list(range(FINETUNE["epochs"] + 1))
+    for key, w in dense_ckpt["state_dict"].items():
+        if key.endswith("conv.weight"):
+            changed = ckpt["state_dict"][key] != w
+            assert changed.float().mean() > 0.99, key  # every weight trains, none is held at zero
