@@ -292,6 +292,10 @@ def test_similarity_controls_settings():
     two_seeds = Plan(config(lambda c: c["studies"]["blakeney"].__setitem__("seeds", [0, 1])))
     assert [(c.seed, c.other_seed) for c in two_seeds.similarity_controls("blakeney")
             if c.control == "between_seeds"] == [(0, 1), (1, 0)]
+    from pruneinterp.studies import CONTROL_DEFAULTS
+
+    raw = config()["studies"]["blakeney"]
+    assert raw["similarity_controls"] == CONTROL_DEFAULTS  # the schema's defaults are the code's
     with pytest.raises(ConfigError, match=r"studies.blakeney.similarity_controls.retrain contains 'none'; "
                                           r"allowed: rewind, finetune_sgd, finetune_adam, reinit, random_reinit"):
         Plan(config(controls(None, ["none"])))

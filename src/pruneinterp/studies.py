@@ -14,7 +14,7 @@ Paths come from :mod:`pruneinterp.paths`. Nothing here imports torch: this runs 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from . import paths
@@ -92,6 +92,12 @@ class Arm:
         return self.targets[level - 1] if self.schedule == "oneshot" else self.fraction
 
 
+# studies.<name>.similarity_controls (the schema's defaults are these; a test checks it): seeds None =
+# every other seed of the study's model in the enabled studies; retrain: strategies applied to the
+# dense model without pruning
+CONTROL_DEFAULTS: dict[str, Any] = {"seeds": None, "retrain": ["finetune_sgd"]}
+
+
 @dataclass(frozen=True)
 class Study:
     name: str
@@ -102,7 +108,7 @@ class Study:
     mis: bool = False
     similarity: bool = False
     prune: dict[str, Any] | None = None  # include / exclude / layer_scale, for every arm
-    similarity_controls: dict[str, Any] | None = None  # seeds (None: the model's other seeds), retrain
+    similarity_controls: dict[str, Any] = field(default_factory=lambda: dict(CONTROL_DEFAULTS))
 
     def arm(self, method: str, schedule: str) -> Arm:
         for arm in self.arms:
@@ -150,7 +156,7 @@ class Study:
             arms.append(arm)
         return cls(name, cfg["model"], tuple(cfg["seeds"]), tuple(arms), bool(cfg.get("dissect")),
                    bool(cfg.get("mis")), bool(cfg.get("similarity")), dict(cfg.get("prune") or {}),
-                   dict(cfg.get("similarity_controls") or {}))
+                   {**CONTROL_DEFAULTS, **(cfg.get("similarity_controls") or {})})
 
 
 @dataclass(frozen=True)
@@ -396,7 +402,7 @@ class Plan:
 
     def _check_controls(self, study: Study) -> None:
         key = f"studies.{study.name}.similarity_controls"
-        for r in (study.similarity_controls or {}).get("retrain") or []:
+        for r in study.similarity_controls["retrain"]:
             if r not in _trained_strategies():
                 raise ConfigError(f"{key}.retrain contains {r!r}; allowed: {', '.join(_trained_strategies())} "
                                   f"(strategies that train)")
@@ -408,7 +414,7 @@ class Plan:
         """The dense models a study's seeds are compared with: ``similarity_controls.seeds``, or by
         default every other seed of the same model in the enabled studies (trained anyway)."""
         s = self.studies[study]
-        seeds = (s.similarity_controls or {}).get("seeds")
+        seeds = s.similarity_controls["seeds"]
         if seeds is None:
             seeds = sorted({seed for other in self.studies.values() if other.model == s.model for seed in other.seeds})
         return list(seeds)
@@ -420,7 +426,7 @@ class Plan:
         s = self.studies[study]
         if not s.similarity:
             return []
-        retrain = (s.similarity_controls or {}).get("retrain") or []
+        retrain = s.similarity_controls["retrain"]
         out = []
         for seed in s.seeds:
             out += [Control(study, s.model, seed, "between_seeds", other, "none")
