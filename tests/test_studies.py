@@ -286,6 +286,9 @@ def test_similarity_controls_settings():
     got = [(c.control, c.other_seed, c.retrain) for c in plan.similarity_controls("blakeney")]
     assert got == [("between_seeds", 3, "none"), ("between_seeds", 4, "none"),
                    ("dense_retrained", 0, "finetune_sgd"), ("dense_retrained", 0, "finetune_adam")]
+    disabled = Plan(config(lambda c: c["studies"]["blakeney"].__setitem__("enabled", False)))
+    assert disabled.similarity_controls("blakeney") == [] and "similarity_controls" not in disabled.figure_inputs(
+        "bl_fig2")  # figure rules are made for every figure, drawn or not
     off = Plan(config(controls([], [])))
     assert off.similarity_controls("blakeney") == []
     assert "similarity_controls" not in off.figure_inputs("bl_fig2")

@@ -422,9 +422,9 @@ class Plan:
     def similarity_controls(self, study: str) -> list[Control]:
         """Every control of a study with ``similarity: true``: each of its seeds against the dense
         models of the control seeds (not itself), and its dense model retrained without pruning by
-        each of ``similarity_controls.retrain``."""
-        s = self.studies[study]
-        if not s.similarity:
+        each of ``similarity_controls.retrain``; none for a study that is not enabled."""
+        s = self.studies.get(study)
+        if s is None or not s.similarity:
             return []
         retrain = s.similarity_controls["retrain"]
         out = []
