@@ -101,7 +101,7 @@ def test_control_values_average_pairs_per_layer_then_layers():
     seeds = refs[refs["key"] == "between_seeds"].set_index("layer_a")
     assert seeds["similarity"].tolist() == pytest.approx([0.5, 0.6, 0.7])
     assert seeds["mean"].iloc[0] == pytest.approx(0.6)
-    assert "(1, 2; 2 pairs)" in seeds["label"].iloc[0]
+    assert "(seeds 1, 2; 2 pairs)" in seeds["label"].iloc[0]
     ft = refs[refs["key"] == "dense_retrained:finetune_sgd"]
     assert ft["mean"].iloc[0] == pytest.approx(0.9) and "finetune_sgd" in ft["label"].iloc[0]
     assert control_values(controls, "cka", LAYERS)["mean"].tolist()[0] == pytest.approx(0.62)
@@ -138,7 +138,7 @@ def test_blakeney_similarity_figures_draw_the_controls_as_references(tmp_path, n
             if controls_table is None:
                 assert "another seed" not in text and "ref:" not in text
                 continue
-            assert "dense vs dense of another seed (1, 2; 2 pairs)" in text, text
+            assert "dense vs dense of another seed (seeds 1, 2; 2 pairs)" in text, text
             assert "dense vs itself retrained, no pruning (finetune_sgd)" in text, text
             if name in ("bl_fig2", "bl_fig5"):  # SVCCA lines at the mean over layers, value in the legend
                 assert ": 0.60" in text and ": 0.90" in text

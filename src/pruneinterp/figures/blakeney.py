@@ -125,8 +125,9 @@ def control_label(control: str, rows: pd.DataFrame) -> str:
     """What a control is, in a legend: which networks were compared."""
     if control == "between_seeds":
         pairs = rows[["seed", "other_seed"]].drop_duplicates()
-        others = ", ".join(str(s) for s in sorted(set(pairs["other_seed"])))
-        return f"dense vs dense of another seed ({others}; {len(pairs)} pair{'s' if len(pairs) != 1 else ''})"
+        others = sorted(set(pairs["other_seed"]))
+        seeds = f"seed{'s' if len(others) > 1 else ''} {', '.join(map(str, others))}"
+        return f"dense vs dense of another seed ({seeds}; {len(pairs)} pair{'s' if len(pairs) != 1 else ''})"
     retrain = ", ".join(dict.fromkeys(rows["retrain"]))
     return f"dense vs itself retrained, no pruning ({retrain})"
 
