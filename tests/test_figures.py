@@ -25,3 +25,133 @@ def test_tests_run_over_seeds_only_and_say_n():
     assert "n = 2 seeds" in two and "p =" not in two
     three = across_seeds(pd.Series([0.5, 0.6, 0.7]), "r")
     assert "n = 3 seeds" in three and "p = " in three and "0.50, 0.60, 0.70" in three
+
+
+def _vrs_tables():
+    """Accuracy and sparsity tables of two one-shot runs (and the dense model) of two methods."""
+    acc, sp = [], []
+    for method, eff in (("magnitude_global", 0.5), ("structured_l1", 0.8)):
+        for retrain in ("none", "finetune_sgd"):
+            for level, nominal in ((0, 0.0), (1, 0.5)):
+                ident = {"study": "von_rad_seuffert", "model": "m", "seed": 0, "method": method,
+                         "schedule": "oneshot", "retrain": retrain, "level": level}
+                acc.append({**ident, "sparsity": nominal, "epoch": 1, "split": "val", "top1": 0.9 - 0.2 * level,
+                            "loss": 0.1})
+                sp.append({**ident, "scope": "prunable", "name": "prunable weights", "total": 100,
+                           "remaining": int(100 * (1 - nominal)), "fraction_removed": nominal,
+                           "effective_sparsity": eff if level else 0.0})
+                sp.append({**ident, "scope": "all", "name": "all parameters", "total": 120,
+                           "remaining": 100, "fraction_removed": 0.2, "effective_sparsity": float("nan")})
+    return pd.DataFrame(acc), pd.DataFrame(sp)
+
+
+def test_vrs_fig4_can_put_the_effective_sparsity_on_the_x_axis(tmp_path):
+    from pruneinterp.figures._common import final_runs
+    from pruneinterp.figures.von_rad_seuffert import vrs_fig4, with_effective_rate
+
+    acc, sp = _vrs_tables()
+    df = with_effective_rate(final_runs(acc), sp).set_index(["method", "retrain", "level"])
+    assert df.loc[("structured_l1", "none", 1), "rate"] == pytest.approx(80.0)
+    assert df.loc[("structured_l1", "none", 1), "nominal_rate"] == pytest.approx(50.0)
+    assert df.loc[("magnitude_global", "finetune_sgd", 1), "rate"] == pytest.approx(50.0)
+    assert df.loc[("magnitude_global", "finetune_sgd", 0), "rate"] == 0.0
+    for x in ("sparsity", "effective_sparsity"):
+        out = tmp_path / f"{x}.png"
+        vrs_fig4(acc, [str(out)], "t", 40, x=x, sparsity=sp)
+        assert out.stat().st_size > 1000
+    with pytest.raises(ValueError, match="no effective sparsity"):
+        vrs_fig4(acc, [str(tmp_path / "x.png")], "t", 40, x="effective_sparsity", sparsity=sp[sp["level"] == 0])
+
+
+LAYERS = ["conv1", "conv2", "fc"]
+METRICS = ["svcca", "pwcca", "cka"]
+
+
+def _blakeney_tables():
+    """A similarity table (iterative and one-shot arms, 2 levels) and its controls: seed 0 vs the
+    dense models of seeds 1 and 2, and vs itself fine-tuned without pruning."""
+    sim, controls = [], []
+    arms = [("iterative", "finetune_sgd")] + [("oneshot", r) for r in ("finetune_sgd", "reinit", "random_reinit")]
+    for schedule, retrain in arms:
+        for level in (0, 1, 2):
+            for i, layer in enumerate(LAYERS):
+                for j, metric in enumerate(METRICS):
+                    sim.append({"study": "blakeney", "model": "m", "seed": 0, "method": "magnitude_layerwise",
+                                "schedule": schedule, "retrain": retrain, "level": level, "sparsity": 0.3 * level,
+                                "layer_a": layer, "layer_b": layer, "metric": metric,
+                                "similarity": 1.0 - 0.1 * level - 0.05 * i - 0.01 * j, "dims_a": 3, "dims_b": 3,
+                                "n_samples": 100})
+    for i, layer in enumerate(LAYERS):
+        for j, metric in enumerate(METRICS):
+            base = {"layer_a": layer, "layer_b": layer, "metric": metric, "dims_a": 3, "dims_b": 3, "n_samples": 100,
+                    "study": "blakeney", "model": "m", "seed": 0}
+            for other, value in ((1, 0.4), (2, 0.6)):  # seeds: 0.5 on average in every layer
+                controls.append({**base, "control": "between_seeds", "other_seed": other, "retrain": "none",
+                                 "similarity": value + 0.1 * i + 0.01 * j})
+            controls.append({**base, "control": "dense_retrained", "other_seed": 0, "retrain": "finetune_sgd",
+                             "similarity": 0.9 - 0.01 * j})
+    return pd.DataFrame(sim), pd.DataFrame(controls)
+
+
+def test_control_values_average_pairs_per_layer_then_layers():
+    from pruneinterp.figures.blakeney import control_values
+
+    _, controls = _blakeney_tables()
+    refs = control_values(controls, "svcca", LAYERS)
+    seeds = refs[refs["key"] == "between_seeds"].set_index("layer_a")
+    assert seeds["similarity"].tolist() == pytest.approx([0.5, 0.6, 0.7])
+    assert seeds["mean"].iloc[0] == pytest.approx(0.6)
+    assert "(seeds 1, 2; 2 pairs)" in seeds["label"].iloc[0]
+    ft = refs[refs["key"] == "dense_retrained:finetune_sgd"]
+    assert ft["mean"].iloc[0] == pytest.approx(0.9) and "finetune_sgd" in ft["label"].iloc[0]
+    assert control_values(controls, "cka", LAYERS)["mean"].tolist()[0] == pytest.approx(0.62)
+    assert control_values(None).empty and control_values(controls, "svcca", ["conv9"]).empty
+
+
+@pytest.mark.parametrize("name", ["bl_fig2", "bl_fig4", "bl_fig5", "bl_metrics"])
+def test_blakeney_similarity_figures_draw_the_controls_as_references(tmp_path, name):
+    import matplotlib.pyplot as plt
+
+    from pruneinterp.figures import blakeney
+
+    sim, controls = _blakeney_tables()
+    drawn = {}
+    real_save = blakeney._save
+
+    def keep(fig, outputs, dpi):
+        drawn["fig"] = fig
+        texts = [t.get_text() for a in fig.axes for lg in [a.get_legend(), *a.artists] if lg is not None
+                 and hasattr(lg, "get_texts") for t in lg.get_texts()]
+        texts += [t.get_text() for lg in fig.legends for t in lg.get_texts()]
+        texts += [t.get_text() for a in fig.axes for t in a.texts] + [t.get_text() for t in fig.texts]
+        texts += [t.get_text() for a in fig.axes for t in a.get_xticklabels()]
+        drawn["text"] = " | ".join(texts)
+        real_save(fig, outputs, dpi)
+
+    blakeney._save = keep
+    try:
+        for controls_table, out in ((controls, "with.png"), (None, "without.png")):
+            getattr(blakeney, name)(sim, [str(tmp_path / out)], "t", 40, method="magnitude_layerwise",
+                                    conv="positions", similarity_controls=controls_table)
+            assert (tmp_path / out).stat().st_size > 1000
+            text = drawn["text"]
+            if controls_table is None:
+                assert "another seed" not in text and "ref:" not in text
+                continue
+            assert "dense vs dense of another seed (seeds 1, 2; 2 pairs)" in text, text
+            assert "dense vs itself retrained, no pruning (finetune_sgd)" in text, text
+            if name in ("bl_fig2", "bl_fig5"):  # SVCCA lines at the mean over layers, value in the legend
+                assert ": 0.60" in text and ": 0.90" in text
+                ys = sorted(round(line.get_ydata()[0], 6) for line in drawn["fig"].axes[0].lines
+                            if line.get_label().startswith("dense vs"))
+                assert ys == pytest.approx([0.6, 0.9])
+            if name == "bl_fig4":  # per-layer reference columns left of the sparsities
+                assert "ref:\nseeds" in text and "ref:\nretrained" in text
+                annotations = [t.get_text() for t in drawn["fig"].axes[0].texts]
+                assert annotations[:2] == ["0.50", "0.90"]  # first row (conv1): the two references
+            if name == "bl_metrics":
+                assert "SVCCA 0.60, PWCCA 0.61, linear CKA 0.62" in text
+                assert "SVCCA 0.90, PWCCA 0.89, linear CKA 0.88" in text
+    finally:
+        blakeney._save = real_save
+        plt.close("all")

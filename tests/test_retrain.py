@@ -123,3 +123,59 @@ def test_per_epoch_checkpoints_start_at_the_pruned_network_and_end_at_the_result
         assert torch.equal(first["state_dict"][key], pruned[key]), key
         assert torch.equal(last["state_dict"][key], final[key]), key
     assert first["epoch"] == 0 and last["epoch"] == FINETUNE["epochs"]
+
+
+def test_the_dense_model_retrained_without_pruning_keeps_every_weight(dense, tmp_path):
+    """The similarity control of Blakeney's magnitude arm: the dense checkpoint itself (no masks)
+    fine-tuned like a pruned network; it starts at the dense model's accuracy and trains every weight."""
+    d, out = dense
+    ckpt, metrics = _retrain(d, out, out["checkpoint"], "finetune_sgd", tmp_path)
+    dense_ckpt = load_checkpoint(out["checkpoint"])
+    assert ckpt["masks"] == {} and ckpt["level"] == 0 and metrics["sparsity"].eq(0.0).all()
+    dense_val = pd.read_csv(out["metrics"]).query("split == 'val'")
+    start = metrics[(metrics["split"] == "val") & (metrics["epoch"] == 0)]["top1"].item()
+    assert start == pytest.approx(dense_val[dense_val["epoch"] == dense_val["epoch"].max()]["top1"].item())
+    assert sorted(metrics.loc[metrics["split"] == "val", "epoch"]) == list(range(FINETUNE["epochs"] + 1))
+    for key, w in dense_ckpt["state_dict"].items():
+        if key.endswith("conv.weight"):
+            changed = ckpt["state_dict"][key] != w
+            assert changed.float().mean() > 0.99, key  # every weight trains, none is held at zero
+
+
+def test_training_budgets_of_the_strategies(dense, tmp_path):
+    """Blakeney et al. train re-initialised and random sparse networks "for the same number of epochs
+    as the baseline model": the dense run's settings and schedule (warm-up, cosine lr) from iteration
+    0. Magnitude pruning is fine-tuned for finetune.epochs from the trained weights (after the dense
+    run's epochs); rewinding runs the rest of the dense schedule from the rewind iteration."""
+    from pruneinterp import retraining
+    from pruneinterp.training import TrainConfig
+
+    d, out = dense
+    mask = str(tmp_path / "pruned.pt")
+    stages.prune(out["checkpoint"], mask, "magnitude_layerwise", 0.6, seed=0)
+    ctx = retraining.Context(load_checkpoint(mask), CFG, retraining.FinetuneConfig.from_dict(FINETUNE), 0,
+                             out["rewind"])
+    dense_cfg = TrainConfig(**CFG)
+    for name in ("reinit", "random_reinit"):
+        start = retraining.STRATEGIES[name].start(ctx)
+        assert start.cfg == dense_cfg and start.iteration == 0, name
+    ft = retraining.STRATEGIES["finetune_sgd"].start(ctx)
+    assert (ft.cfg.epochs, ft.iteration, ft.cfg.schedule, ft.cfg.lr) == (FINETUNE["epochs"], 0, "exponential", 0.01)
+    rw = retraining.STRATEGIES["rewind"].start(ctx)
+    assert rw.cfg == dense_cfg and rw.iteration == 2
+    # in optimiser steps (64 training images, batch 32: 2 steps per epoch): the dense run made 2 x 2 = 4,
+    # fine-tuning adds 2 x 2 = 4 (8 in all); re-init / random sparse init make 4 from fresh weights
+    counted = {}
+    real_step = torch.optim.SGD.step
+
+    def step(self, *args, **kwargs):
+        counted[name] = counted.get(name, 0) + 1
+        return real_step(self, *args, **kwargs)
+
+    torch.optim.SGD.step = step
+    try:
+        for name in ("finetune_sgd", "reinit", "random_reinit", "rewind"):
+            _retrain(d, out, mask, name, tmp_path)
+    finally:
+        torch.optim.SGD.step = real_step
+    assert counted == {"finetune_sgd": 4, "reinit": 4, "random_reinit": 4, "rewind": 2}

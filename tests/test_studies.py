@@ -116,7 +116,7 @@ def test_figure_settings_are_derived_without_editing_the_config():
     assert plan.figure_settings["bl_fig2"]["conv"] == cfg["similarity"]["conv"]
     assert plan.figure_settings["vrs_fig6"] == {**cfg["figures"]["vrs_fig6"], "retrain": "finetune_sgd", "level": 1}
     assert plan.figure_settings["vrs_fig4"] == {"title": cfg["figures"]["vrs_fig4"]["title"],
-                                                "method": "magnitude_global"}  # the spec's default
+                                                "method": "magnitude_global", "x": "sparsity"}  # the spec's default
     bare = Plan(config(lambda c: c["figures"].pop("vrs_fig6")))
     assert bare.figure_settings["vrs_fig6"] == {"title": "", "method": "magnitude_global", "retrain": "finetune_sgd",
                                                 "level": 1}
@@ -248,3 +248,57 @@ def test_cli_defaults_and_choices_come_from_the_dataclasses_and_registry():
     sub = next(a for a in parser._actions if a.dest == "stage").choices["retrain"]
     strategy = next(a for a in sub._actions if a.dest == "strategy")
     assert list(strategy.choices) == list(STRATEGIES)
+
+
+def test_similarity_controls_reuse_the_other_seeds_dense_models_and_retrain_the_dense_model(plan):
+    """Blakeney's controls: seed 0's dense model vs the dense model of frankle_bau's other seed (same
+    model id, trained anyway), and vs itself fine-tuned with no pruning."""
+    controls = plan.similarity_controls("blakeney")
+    assert [c.ident() for c in controls] == [
+        {"study": "blakeney", "model": "convnet-w4", "seed": 0, "control": "between_seeds", "other_seed": 1,
+         "retrain": "none"},
+        {"study": "blakeney", "model": "convnet-w4", "seed": 0, "control": "dense_retrained", "other_seed": 0,
+         "retrain": "finetune_sgd"}]
+    seeds, ft = controls
+    assert seeds.table == "results/dense/convnet-w4/seed0/similarity_seed1.csv"
+    assert seeds.dir == "results/dense/convnet-w4/seed1"
+    assert ft.dir == "results/dense/convnet-w4/seed0/finetune_sgd" and ft.table == f"{ft.dir}/similarity.csv"
+    # the retrained dense model is extracted from its own checkpoint and compared with the dense model
+    assert plan.checkpoint_of(ft.dir) == f"{ft.dir}/checkpoint.pt"
+    assert plan.similarity_reference(ft.dir) == "results/dense/convnet-w4/seed0/similarity_activations.h5"
+    assert plan.dense_retrain_inputs("convnet-w4", 0, "finetune_sgd") == {
+        "train": plan.data.train, "val": plan.data.val, "pruned": "results/dense/convnet-w4/seed0/checkpoint.pt"}
+    assert plan.dense_retrain_inputs("convnet-w4", 0, "rewind")["rewind"] == "results/dense/convnet-w4/seed0/rewind.pt"
+    assert plan.control_seeds("blakeney") == [0, 1]
+    assert plan.similarity_controls("von_rad_seuffert") == []  # no similarity there
+    for fig in ("bl_fig2", "bl_fig4", "bl_fig5", "bl_metrics"):
+        assert plan.figure_inputs(fig)["similarity_controls"] == "results/blakeney/tables/similarity_controls.csv"
+    assert "similarity_controls" not in plan.figure_inputs("bl_fig3")
+    with pytest.raises(ValueError, match="unknown reference network 'bogus'"):
+        plan.checkpoint_of("results/dense/convnet-w4/seed0/bogus")
+
+
+def test_similarity_controls_settings():
+    def controls(seeds, retrain):
+        return lambda c: c["studies"]["blakeney"].__setitem__("similarity_controls", {"seeds": seeds, "retrain": retrain})
+
+    plan = Plan(config(controls([0, 3, 4], ["finetune_sgd", "finetune_adam"])))
+    got = [(c.control, c.other_seed, c.retrain) for c in plan.similarity_controls("blakeney")]
+    assert got == [("between_seeds", 3, "none"), ("between_seeds", 4, "none"),
+                   ("dense_retrained", 0, "finetune_sgd"), ("dense_retrained", 0, "finetune_adam")]
+    disabled = Plan(config(lambda c: c["studies"]["blakeney"].__setitem__("enabled", False)))
+    assert disabled.similarity_controls("blakeney") == [] and "similarity_controls" not in disabled.figure_inputs(
+        "bl_fig2")  # figure rules are made for every figure, drawn or not
+    off = Plan(config(controls([], [])))
+    assert off.similarity_controls("blakeney") == []
+    assert "similarity_controls" not in off.figure_inputs("bl_fig2")
+    two_seeds = Plan(config(lambda c: c["studies"]["blakeney"].__setitem__("seeds", [0, 1])))
+    assert [(c.seed, c.other_seed) for c in two_seeds.similarity_controls("blakeney")
+            if c.control == "between_seeds"] == [(0, 1), (1, 0)]
+    from pruneinterp.studies import CONTROL_DEFAULTS
+
+    raw = config()["studies"]["blakeney"]
+    assert raw["similarity_controls"] == CONTROL_DEFAULTS  # the schema's defaults are the code's
+    with pytest.raises(ConfigError, match=r"studies.blakeney.similarity_controls.retrain contains 'none'; "
+                                          r"allowed: rewind, finetune_sgd, finetune_adam, reinit, random_reinit"):
+        Plan(config(controls(None, ["none"])))

@@ -92,6 +92,25 @@ def test_whole_dag_produces_figures_and_tidy_tables(workflow_run):
     assert set(sim["layer_a"]) == {"layer1", "layer2", "layer3", "layer4", "fc"}
     assert np.allclose(sim[sim["level"] == 0]["similarity"], 1.0)
     assert (sim[sim["level"] > 0]["similarity"] < 1.0 - 1e-6).any()
+    # the controls: seed 0's dense model vs frankle_bau's seed 1 (no extra training) and vs itself
+    # fine-tuned without pruning; the same layers and measures as the runs
+    ctl = pd.read_csv(wd / "results/blakeney/tables/similarity_controls.csv")
+    assert list(ctl.columns[:6]) == ["study", "model", "seed", "control", "other_seed", "retrain"]
+    assert set(map(tuple, ctl[["control", "other_seed", "retrain"]].drop_duplicates().values.tolist())) == {
+        ("between_seeds", 1, "none"), ("dense_retrained", 0, "finetune_sgd")}
+    assert len(ctl) == 2 * 5 * 3 and set(ctl["metric"]) == {"svcca", "pwcca", "cka"}
+    assert ctl["similarity"].between(0, 1 + 1e-9).all() and (ctl["similarity"] < 1 - 1e-6).any()
+    assert (ctl["n_samples"] == sim["n_samples"].iloc[0]).any()
+    ft = pd.read_csv(wd / "results/dense/convnet-w4/seed0/finetune_sgd/metrics.csv")
+    assert ft["retrain"].eq("finetune_sgd").all() and ft["sparsity"].eq(0).all()
+    assert ft["epoch"].max() == cfg["finetune"]["epochs"]
+    # effective sparsity: never below the masked fraction; structured pruning kills more than it masks
+    sp = pd.read_csv(wd / "results/von_rad_seuffert/tables/sparsity.csv")
+    prunable = sp[sp["scope"] == "prunable"]
+    assert (prunable["effective_sparsity"] >= prunable["fraction_removed"] - 1e-12).all()
+    structured = prunable[(prunable["method"] == "structured_l1") & (prunable["level"] > 0)]
+    assert (structured["effective_sparsity"] > structured["fraction_removed"]).all()
+    assert sp[sp["scope"] == "all"]["effective_sparsity"].isna().all()
     ep = pd.read_csv(wd / "results/blakeney/tables/similarity_epochs.csv")
     assert sorted(ep["epoch"].unique()) == list(range(cfg["finetune"]["epochs"] + 1))
     assert np.allclose(ep[ep["epoch"] == 0]["similarity"], 1.0)

@@ -25,7 +25,10 @@ Study tables (stacked over the runs of a study, ``results/<study>/tables/``) put
 renamed (the similarity measure's ``method`` becomes ``metric``).
 
 * ``SPARSITY``: per run, one row per pruned layer (``scope`` layer), the prunable weights
-  (``prunable``) and all parameters (``all``).
+  (``prunable``) and all parameters (``all``). ``fraction_removed`` counts masked weights;
+  ``effective_sparsity`` (layer and prunable rows; empty for ``all``) the masked weights plus the
+  unmasked ones that cannot affect the output (reading a channel that is always 0, or feeding one
+  nothing reads; :mod:`pruneinterp.effective`).
 * ``BASELINE``: the identity of a reference network outside the pruning chains (``network`` e.g.
   ``random_init``).
 """
@@ -36,7 +39,7 @@ RUN_KEYS = ARM + ["seed", "level"]  # one run of a study
 
 METRICS = RUN + ["epoch", "split", "top1", "loss"]
 SPARSITY = ["study", "model", "seed", "method", "schedule", "retrain", "level", "scope", "name", "total",
-            "remaining", "fraction_removed"]
+            "remaining", "fraction_removed", "effective_sparsity"]
 BASELINE = ["study", "model", "seed", "network"]
 
 DISSECTION = ["layer", "unit", "label", "category", "iou", "threshold", "interpretable"]

@@ -10,6 +10,9 @@ patterns when given wildcards: ``run_dir(study="{study}", ...)``.
     results/dense/<model>/seed<s>/                        a dense run: init.pt, rewind.pt, checkpoint.pt,
                                                           metrics.csv (shared by every study and arm)
     results/dense/<model>/seed<s>/random_init/            its initial weights as a reference network
+    results/dense/<model>/seed<s>/<retrain>/              the dense model retrained without pruning
+                                                          (a control of the similarity studies)
+    results/dense/<model>/seed<s>/similarity_seed<t>.csv  the dense model of seed t vs this one
     results/<study>/<model>/seed<s>/<method>/<schedule>/<retrain>/level<k>/
                                                           a pruned and retrained run (level >= 1)
         .../epochs/epoch<e>/                              the same run, after every epoch (bl_fig3)
@@ -53,7 +56,8 @@ RANDOM_INIT = "random_init"  # the reference network of a dense run: its initial
 STUDY_TABLES = {"accuracy": "accuracy.csv", "sparsity": "sparsity.csv", "units": "dissection_units.csv",
                 "summary": "dissection_summary.csv", "bootstrap": "dissection_bootstrap.csv",
                 "baseline": "dissection_baseline.csv", "similarity": "similarity.csv",
-                "similarity_epochs": "similarity_epochs.csv", "mis": "mis.csv", "classes": "class_accuracy.csv"}
+                "similarity_epochs": "similarity_epochs.csv", "mis": "mis.csv", "classes": "class_accuracy.csv",
+                "similarity_controls": "similarity_controls.csv"}
 
 GROUND_TRUTH = f"{RESULTS}/validation/ground_truth.csv"
 RUN_INFO = f"{RESULTS}/run_info.json"  # the commit, CPU and versions that produced the results
@@ -75,6 +79,12 @@ def dense_dir(model: str, seed: int | str) -> str:
 
 def baseline_dir(model: str, seed: int | str, network: str = RANDOM_INIT) -> str:
     return f"{dense_dir(model, seed)}/{network}"
+
+
+def seed_similarity_file(model: str, seed: int | str, other: int | str) -> str:
+    """Similarity of the dense model of seed ``other`` to the dense model of ``seed`` (a control of
+    the similarity studies; shared by every study of the model)."""
+    return f"{dense_dir(model, seed)}/similarity_seed{other}.csv"
 
 
 def seed_dir(study: str, model: str, seed: int | str) -> str:
@@ -137,7 +147,8 @@ def benchmark(path: str, stage: str) -> str:
 @dataclass(frozen=True)
 class Location:
     """What a results directory holds, read back from its path (:func:`parse`). ``study`` is
-    ``dense`` for a dense run; ``network`` names a reference network (``random_init``); ``epoch``
+    ``dense`` for a dense run; ``network`` names a reference network (``random_init``, or a retrain
+    strategy: the dense model retrained without pruning); ``epoch``
     a per-epoch checkpoint of a run; ``retrain`` is None for a shared one-shot pruned network."""
 
     study: str

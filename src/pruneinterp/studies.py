@@ -14,7 +14,7 @@ Paths come from :mod:`pruneinterp.paths`. Nothing here imports torch: this runs 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from . import paths
@@ -92,6 +92,12 @@ class Arm:
         return self.targets[level - 1] if self.schedule == "oneshot" else self.fraction
 
 
+# studies.<name>.similarity_controls (the schema's defaults are these; a test checks it): seeds None =
+# every other seed of the study's model in the enabled studies; retrain: strategies applied to the
+# dense model without pruning
+CONTROL_DEFAULTS: dict[str, Any] = {"seeds": None, "retrain": ["finetune_sgd"]}
+
+
 @dataclass(frozen=True)
 class Study:
     name: str
@@ -102,6 +108,7 @@ class Study:
     mis: bool = False
     similarity: bool = False
     prune: dict[str, Any] | None = None  # include / exclude / layer_scale, for every arm
+    similarity_controls: dict[str, Any] = field(default_factory=lambda: dict(CONTROL_DEFAULTS))
 
     def arm(self, method: str, schedule: str) -> Arm:
         for arm in self.arms:
@@ -148,7 +155,8 @@ class Study:
                     raise ConfigError(f"{key}.retrain contains {r!r}; allowed: {', '.join(STRATEGIES)}")
             arms.append(arm)
         return cls(name, cfg["model"], tuple(cfg["seeds"]), tuple(arms), bool(cfg.get("dissect")),
-                   bool(cfg.get("mis")), bool(cfg.get("similarity")), dict(cfg.get("prune") or {}))
+                   bool(cfg.get("mis")), bool(cfg.get("similarity")), dict(cfg.get("prune") or {}),
+                   {**CONTROL_DEFAULTS, **(cfg.get("similarity_controls") or {})})
 
 
 @dataclass(frozen=True)
@@ -188,6 +196,41 @@ class EpochRun:
         return [paths.epoch_dir(self.run.dir, e) for e in range(self.epochs + 1)]
 
 
+@dataclass(frozen=True)
+class Control:
+    """A reference comparison outside the pruning chains, for the claim "pruning is not compression"
+    (Blakeney et al.): how far apart are two networks that nobody pruned? ``between_seeds``: the dense
+    model of ``other_seed`` vs the dense model of ``seed`` (independent training runs, same model and
+    data); ``dense_retrained``: the dense model of ``seed`` retrained by ``retrain`` with no pruning
+    (all weights kept) vs itself before, i.e. how much the retraining alone moves the representation.
+    Both are compared like the runs: the control network first, the dense model of ``seed`` second."""
+
+    study: str
+    model: str
+    seed: int
+    control: str  # between_seeds | dense_retrained
+    other_seed: int
+    retrain: str  # dense_retrained: the strategy; between_seeds: none
+
+    @property
+    def dir(self) -> str:
+        """The control network's directory (a dense run, or a retrained copy of one)."""
+        if self.control == "between_seeds":
+            return paths.dense_dir(self.model, self.other_seed)
+        return paths.baseline_dir(self.model, self.seed, self.retrain)
+
+    @property
+    def table(self) -> str:
+        """Its similarity table (Contract 3), shared by every study that uses the same model."""
+        if self.control == "between_seeds":
+            return paths.seed_similarity_file(self.model, self.seed, self.other_seed)
+        return f"{self.dir}/{paths.SIMILARITY}"
+
+    def ident(self) -> dict[str, Any]:
+        return {"study": self.study, "model": self.model, "seed": self.seed, "control": self.control,
+                "other_seed": self.other_seed, "retrain": self.retrain}
+
+
 class Plan:
     """The validated config, read once. ``studies`` holds the enabled studies; ``figure_settings``
     each figure's settings with their defaults (the config is not edited)."""
@@ -213,6 +256,8 @@ class Plan:
                     if opt and opt not in config["finetune"]:
                         raise ConfigError(f"studies.{study.name}.arms: retrain {r} needs finetune.{opt}; "
                                           f"allowed optimisers: sgd, adam")
+        for study in self.studies.values():
+            self._check_controls(study)
         if "frankle_bau" in self.studies:
             fb = self.studies["frankle_bau"].arms
             if len(fb) != 1 or len(fb[0].retrain) != 1:
@@ -296,9 +341,15 @@ class Plan:
 
     def figure_inputs(self, name: str) -> dict[str, str]:
         spec = FIGURES[name]
-        tables = list(spec.tables) + [t for t in spec.optional
-                                      if t != "baseline" or self.config["dissect"]["random_baseline"]]
+        tables = list(spec.tables) + [t for t in spec.optional if self._makes_optional(spec.study, t)]
         return {t: paths.study_table(spec.study, t) for t in tables}
+
+    def _makes_optional(self, study: str, table: str) -> bool:
+        if table == "baseline":
+            return bool(self.config["dissect"]["random_baseline"])
+        if table == "similarity_controls":
+            return bool(self.similarity_controls(study))
+        return True
 
     def targets(self) -> list[str]:
         """Every file of a complete run: the figures of the configured studies and the validation."""
@@ -334,8 +385,9 @@ class Plan:
         loc = paths.parse(run_dir)
         if loc.network == paths.RANDOM_INIT:
             return f"{loc.dense}/{paths.INIT}"
-        if loc.network is not None:
-            raise ValueError(f"{run_dir}: unknown reference network {loc.network!r}; known: {paths.RANDOM_INIT}")
+        if loc.network is not None and loc.network not in _trained_strategies():
+            raise ValueError(f"{run_dir}: unknown reference network {loc.network!r}; known: {paths.RANDOM_INIT}, "
+                             f"{', '.join(_trained_strategies())} (the dense model retrained without pruning)")
         return f"{run_dir}/{paths.CHECKPOINT}"
 
     def similarity_reference(self, run_dir: str) -> str:
@@ -345,6 +397,54 @@ class Plan:
         if loc.epoch is not None:
             return f"{paths.epoch_dir(run_dir.rsplit('/epochs/', 1)[0], 0)}/{paths.SIMILARITY_ACTIVATIONS}"
         return f"{loc.dense}/{paths.SIMILARITY_ACTIVATIONS}"
+
+    # ---- controls (similarity between networks nobody pruned) -----------------------------
+
+    def _check_controls(self, study: Study) -> None:
+        key = f"studies.{study.name}.similarity_controls"
+        for r in study.similarity_controls["retrain"]:
+            if r not in _trained_strategies():
+                raise ConfigError(f"{key}.retrain contains {r!r}; allowed: {', '.join(_trained_strategies())} "
+                                  f"(strategies that train)")
+            opt = STRATEGIES[r].optimizer
+            if opt and opt not in self.config["finetune"]:
+                raise ConfigError(f"{key}.retrain: {r} needs finetune.{opt}")
+
+    def control_seeds(self, study: str) -> list[int]:
+        """The dense models a study's seeds are compared with: ``similarity_controls.seeds``, or by
+        default every other seed of the same model in the enabled studies (trained anyway)."""
+        s = self.studies[study]
+        seeds = s.similarity_controls["seeds"]
+        if seeds is None:
+            seeds = sorted({seed for other in self.studies.values() if other.model == s.model for seed in other.seeds})
+        return list(seeds)
+
+    def similarity_controls(self, study: str) -> list[Control]:
+        """Every control of a study with ``similarity: true``: each of its seeds against the dense
+        models of the control seeds (not itself), and its dense model retrained without pruning by
+        each of ``similarity_controls.retrain``; none for a study that is not enabled."""
+        s = self.studies.get(study)
+        if s is None or not s.similarity:
+            return []
+        retrain = s.similarity_controls["retrain"]
+        out = []
+        for seed in s.seeds:
+            out += [Control(study, s.model, seed, "between_seeds", other, "none")
+                    for other in self.control_seeds(study) if other != seed]
+            out += [Control(study, s.model, seed, "dense_retrained", seed, r) for r in retrain]
+        return out
+
+    @staticmethod
+    def trained_strategies() -> list[str]:
+        return _trained_strategies()
+
+    def dense_retrain_inputs(self, model: str, seed: int, retrain: str) -> dict[str, str]:
+        """A dense model retrained without pruning starts from the dense checkpoint (no masks)."""
+        dense = paths.dense_dir(model, seed)
+        inputs = {"train": self.data.train, "val": self.data.val, "pruned": f"{dense}/{paths.CHECKPOINT}"}
+        if STRATEGIES[retrain].needs_rewind:
+            inputs["rewind"] = f"{dense}/{paths.REWIND}"
+        return inputs
 
     # ---- rule params: only what each output depends on ------------------------------------
 
@@ -402,6 +502,10 @@ class Plan:
 
     def studies_with(self, flag: str) -> list[str]:
         return [name for name, s in self.studies.items() if getattr(s, flag)]
+
+
+def _trained_strategies() -> list[str]:
+    return [name for name, strategy in STRATEGIES.items() if strategy.trains]
 
 
 def _safe_name(name: str) -> bool:

@@ -42,7 +42,9 @@ def sparsity_table(checkpoint_paths: Sequence[str], runs: Sequence[dict[str, Any
     """Explicit sparsity accounting per run: one row per pruned layer (``scope`` layer), the total over
     the prunable weights (``prunable``: the conv/linear weights the study may prune, ``include`` /
     ``exclude``) and over all parameters (``all``: incl. biases and BatchNorm, where masked BatchNorm
-    scale/shift of removed channels count as removed)."""
+    scale/shift of removed channels count as removed). ``effective_sparsity`` (layer and prunable
+    rows) also counts the unmasked weights that cannot affect the output (:mod:`pruneinterp.effective`)."""
+    from .effective import effective_sparsity
     from .io import load_checkpoint
     from .models import build_model
     from .pruning import select_layers, sparsity
@@ -51,13 +53,18 @@ def sparsity_table(checkpoint_paths: Sequence[str], runs: Sequence[dict[str, Any
     for path, run in zip(checkpoint_paths, runs):
         ckpt = load_checkpoint(path)
         net = build_model(ckpt["model"], **ckpt["model_kwargs"])
-        sp = sparsity(net, ckpt.get("masks", {}), select_layers(net, include, exclude))
-        entries = [("layer", name, total, remaining) for name, total, remaining in sp.layers]
-        entries += [("prunable", "prunable weights", sp.prunable_total, sp.prunable_remaining),
-                    ("all", "all parameters", sp.params_total, sp.params_remaining)]
-        for scope, name, total, remaining in entries:
+        masks = ckpt.get("masks", {})
+        layers = select_layers(net, include, exclude)
+        sp = sparsity(net, masks, layers)
+        net.load_state_dict(ckpt["state_dict"])  # dead channels depend on BatchNorm's values and statistics
+        eff = effective_sparsity(net, masks, layers)
+        per_layer = eff.layer_fraction()
+        entries = [("layer", name, total, remaining, per_layer[name]) for name, total, remaining in sp.layers]
+        entries += [("prunable", "prunable weights", sp.prunable_total, sp.prunable_remaining, eff.fraction),
+                    ("all", "all parameters", sp.params_total, sp.params_remaining, float("nan"))]
+        for scope, name, total, remaining, effective in entries:
             rows.append({**run, "scope": scope, "name": name, "total": total, "remaining": remaining,
-                         "fraction_removed": 1.0 - remaining / total})
+                         "fraction_removed": 1.0 - remaining / total, "effective_sparsity": effective})
     table = pd.DataFrame(rows, columns=columns.SPARSITY)
     write_csv(table, out)
     return table

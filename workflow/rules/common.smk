@@ -112,3 +112,18 @@ def chain_priority(wildcards):
     seeds' sequential chains advance together and no chain is left running alone at the end;
     extraction and dissection (leaves of the DAG, priority 0) fill the remaining cores."""
     return 1000 - int(wildcards.level)
+
+
+# ---- controls of the similarity studies (networks nobody pruned) ------------------------------
+
+
+def dense_retrain_input(wildcards):
+    return PLAN.dense_retrain_inputs(wildcards.model, int(wildcards.seed), wildcards.retrain)
+
+
+def similarity_control_tables(wildcards):
+    return [c.table for c in PLAN.similarity_controls(wildcards.study)]
+
+
+def similarity_control_params(wildcards):
+    return [c.ident() for c in PLAN.similarity_controls(wildcards.study)]

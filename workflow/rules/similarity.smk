@@ -106,3 +106,73 @@ if EPOCH_RUN:
             ENV
         script:
             "../scripts/similarity_tables.py"
+
+
+# Controls (Blakeney et al.'s "pruning is not compression" needs them): how similar are networks
+# that nobody pruned? Each seed's dense model vs the dense models of other seeds (trained anyway by
+# the studies that use them), and vs itself retrained with no pruning by the magnitude arm's strategy
+# (e.g. finetune_sgd with all weights kept). Study table: results/<study>/tables/similarity_controls.csv.
+DENSE_RETRAINED_DIR = f"{DENSE_DIR}/{{retrain}}"
+
+
+rule retrain_dense:
+    input:
+        unpack(dense_retrain_input),
+    output:
+        checkpoint=f"{DENSE_RETRAINED_DIR}/{paths.CHECKPOINT}",
+        metrics=f"{DENSE_RETRAINED_DIR}/{paths.METRICS}",
+    params:
+        retrain=retrain_params,
+        device=config["device"],
+    wildcard_constraints:
+        retrain="|".join(PLAN.trained_strategies()),
+    threads: config["train"]["threads"]
+    resources:
+        mem_mb=4000,
+        runtime=120,
+    log:
+        paths.log(DENSE_RETRAINED_DIR, "retrain"),
+    benchmark:
+        paths.benchmark(DENSE_RETRAINED_DIR, "retrain")
+    conda:
+        ENV
+    script:
+        "../scripts/retrain_dense.py"
+
+
+rule similarity_between_seeds:
+    input:
+        a=f"{paths.dense_dir('{model}', '{other}')}/{paths.SIMILARITY_ACTIVATIONS}",
+        b=f"{DENSE_DIR}/{paths.SIMILARITY_ACTIVATIONS}",
+    output:
+        table=paths.seed_similarity_file("{model}", "{seed}", "{other}"),
+    params:
+        similarity=PLAN.section_params("similarity"),
+    wildcard_constraints:
+        other=r"\d+",
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    log:
+        paths.log(DENSE_DIR, "similarity_seed{other}"),
+    benchmark:
+        paths.benchmark(DENSE_DIR, "similarity_seed{other}")
+    conda:
+        ENV
+    script:
+        "../scripts/similarity.py"
+
+
+rule study_similarity_controls:
+    input:
+        tables=similarity_control_tables,
+    output:
+        table=STUDY_TABLE["similarity_controls"],
+    params:
+        runs=similarity_control_params,
+    log:
+        "logs/{study}/similarity_controls_table.log",
+    conda:
+        ENV
+    script:
+        "../scripts/similarity_tables.py"

@@ -20,7 +20,8 @@ FB, VRS, BL = "Frankle & Bau 2019", "von Rad & Seuffert 2024", "Blakeney et al. 
 @dataclass(frozen=True)
 class Figure:
     """``tables``: study tables passed to the function (the first positionally, the others by
-    keyword); ``optional``: passed when the workflow makes them (``baseline``: dissect.random_baseline).
+    keyword); ``optional``: passed when the workflow makes them (``baseline``: dissect.random_baseline;
+    ``similarity_controls``: the study has similarity controls).
     ``needs``: arms (method, schedule, retrain) the study must have, where ``{method}`` and
     ``{retrain}`` are the figure's settings. ``requires``: the study flag (mis, similarity) without
     which the figure is not drawn. ``settings``: defaults of the figure's own settings (every figure
@@ -45,6 +46,7 @@ _VRS = {"method": "magnitude_global"}
 _BL = {"method": "magnitude_layerwise"}
 _ONESHOT_BL = tuple(("{method}", "oneshot", r) for r in ("finetune_sgd", "reinit", "random_reinit"))
 _ITERATIVE_FT = (("{method}", "iterative", "finetune_sgd"),)
+_CONTROLS = ("similarity_controls",)  # reference similarities of unpruned networks, where the study has them
 
 FIGURES: dict[str, Figure] = {f.name: f for f in (
     Figure("fb_fig1", "frankle_bau", "frankle_bau", ("accuracy", "sparsity", "summary"), FB),
@@ -57,7 +59,8 @@ FIGURES: dict[str, Figure] = {f.name: f for f in (
            needs=(("{method}", "oneshot", "finetune_sgd"),), settings=_VRS),
     Figure("vrs_fig3", "von_rad_seuffert", "von_rad_seuffert", ("accuracy",), VRS,
            needs=(("{method}", "oneshot", "finetune_sgd"), ("{method}", "iterative", "finetune_sgd")), settings=_VRS),
-    Figure("vrs_fig4", "von_rad_seuffert", "von_rad_seuffert", ("accuracy",), VRS, settings=_VRS),
+    Figure("vrs_fig4", "von_rad_seuffert", "von_rad_seuffert", ("accuracy", "sparsity"), VRS,
+           settings={**_VRS, "x": "sparsity"}),
     Figure("bl_table1", "blakeney", "blakeney", ("accuracy",), BL, needs=_ONESHOT_BL, settings=_BL, table=True),
     Figure("bl_table3", "blakeney", "blakeney", ("accuracy",), BL, needs=_ITERATIVE_FT, settings=_BL, table=True),
     Figure("vrs_fig5", "von_rad_seuffert", "von_rad_seuffert", ("mis",), VRS, requires="mis", settings=_VRS),
@@ -67,13 +70,14 @@ FIGURES: dict[str, Figure] = {f.name: f for f in (
     Figure("mis_vs_dissection", "comparisons", "frankle_bau", ("mis", "summary", "accuracy"), f"{FB} / {VRS}",
            requires="mis"),
     Figure("bl_fig2", "blakeney", "blakeney", ("similarity",), BL, requires="similarity", needs=_ITERATIVE_FT,
-           settings=_BL),
+           settings=_BL, optional=_CONTROLS),
     Figure("bl_fig3", "blakeney", "blakeney", ("similarity_epochs",), BL, requires="similarity",
            needs=(("{method}", "oneshot", "{retrain}"),), settings={**_BL, "retrain": "finetune_sgd"}, epochs=True),
     Figure("bl_fig4", "blakeney", "blakeney", ("similarity",), BL, requires="similarity", needs=_ITERATIVE_FT,
-           settings=_BL),
+           settings=_BL, optional=_CONTROLS),
     Figure("bl_fig5", "blakeney", "blakeney", ("similarity",), BL, requires="similarity",
-           needs=tuple(("{method}", "oneshot", r) for r in ("reinit", "random_reinit")), settings=_BL),
+           needs=tuple(("{method}", "oneshot", r) for r in ("reinit", "random_reinit")), settings=_BL,
+           optional=_CONTROLS),
     Figure("bl_metrics", "blakeney", "blakeney", ("similarity",), BL, requires="similarity", needs=_ITERATIVE_FT,
-           settings=_BL),
+           settings=_BL, optional=_CONTROLS),
 )}

@@ -50,9 +50,36 @@ def vrs_fig3(acc: pd.DataFrame, outputs: Sequence[str], title: str, dpi: int, me
     _save(fig, outputs, dpi)
 
 
-def vrs_fig4(acc: pd.DataFrame, outputs: Sequence[str], title: str, dpi: int, **_: Any) -> None:
+EFFECTIVE_RATE_LABEL = "effective pruning rate (% of prunable weights masked or dead)"
+
+
+def with_effective_rate(df: pd.DataFrame, sparsity: pd.DataFrame) -> pd.DataFrame:
+    """``df`` (final runs) with ``rate`` = the effective sparsity of each run in % (the ``prunable``
+    row of the study's sparsity table: masked weights plus unmasked ones that cannot affect the
+    output); ``nominal_rate`` keeps the masked fraction."""
+    keys = ["method", "schedule", "retrain", "seed", "level"]
+    eff = sparsity[sparsity["scope"] == "prunable"][keys + ["effective_sparsity"]]
+    out = df.merge(eff, on=keys, how="left", validate="many_to_one")
+    if out["effective_sparsity"].isna().any():
+        missing = out[out["effective_sparsity"].isna()][keys].drop_duplicates().to_dict("records")
+        raise ValueError(f"vrs_fig4: no effective sparsity in the sparsity table for {missing[:3]}")
+    out["nominal_rate"] = out["rate"]
+    out["rate"] = 100.0 * out["effective_sparsity"]
+    return out
+
+
+def vrs_fig4(acc: pd.DataFrame, outputs: Sequence[str], title: str, dpi: int, x: str = "sparsity",
+             sparsity: pd.DataFrame | None = None, **_: Any) -> None:
+    """``x``: ``sparsity`` (% of prunable weights masked) or ``effective_sparsity`` (masked or dead,
+    from the study's sparsity table)."""
     df = final_runs(acc)
     df = df[df["schedule"] == "oneshot"]
+    if x == "effective_sparsity":
+        if sparsity is None:
+            raise ValueError("vrs_fig4: x = effective_sparsity needs the study's sparsity table")
+        df = with_effective_rate(df, sparsity)
+    elif x != "sparsity":
+        raise ValueError(f"vrs_fig4: x = {x!r}; allowed: sparsity, effective_sparsity")
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), gridspec_kw={"wspace": 0.3})
     methods = sorted(df["method"].unique(), key=lambda m: (m.startswith("random_"), m))
     for method in methods:
@@ -78,6 +105,9 @@ def vrs_fig4(acc: pd.DataFrame, outputs: Sequence[str], title: str, dpi: int, **
                      transform=axes[1].transAxes)
     axes[1].set_title("SGD (solid) vs Adam (dashed) fine-tuning", fontsize="medium")
     _rate_axis(axes[1])
+    if x == "effective_sparsity":
+        for ax in axes:
+            ax.set_xlabel(EFFECTIVE_RATE_LABEL)
     fig.suptitle(f"{title} (one-shot)")
     _save(fig, outputs, dpi)
 

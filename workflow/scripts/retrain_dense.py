@@ -1,0 +1,12 @@
+from pruneinterp import stages
+from pruneinterp.workflow import job
+
+# a control: the dense model retrained by a strategy with no pruning (no masks = all weights kept)
+with job(snakemake):
+    w, p = snakemake.wildcards, snakemake.params.retrain
+    stages.retrain(pruned_path=snakemake.input.pruned, train_path=snakemake.input.train, val_path=snakemake.input.val,
+                   out=dict(snakemake.output.items()), strategy=p["strategy"], train_cfg=p["train"],
+                   finetune=p["finetune"], seed=int(w.seed),
+                   ident={"study": "dense", "model": w.model, "method": "none", "schedule": "none",
+                          "retrain": w.retrain},
+                   rewind_path=snakemake.input.get("rewind"), device=snakemake.params.device)
