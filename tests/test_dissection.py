@@ -235,10 +235,10 @@ def test_planted_units_are_recovered_and_noise_is_not(tmp_path, spec):
     write_shapes_probe(probe_dir, 200, 1, spec)
 
     df = ground_truth(str(probe_dir), str(tmp_path / "gt.csv"),
-                      GroundTruthConfig(labels=("red", "circle", "striped"), noise_units=2),
+                      GroundTruthConfig(labels=("gold", "circle", "striped"), noise_units=2),
                       quantile=0.005, iou_threshold=0.04, activations_out=str(tmp_path / "gt.h5"))
     assert df["recovered"].all(), df
-    assert list(df["label"][:3]) == ["red", "circle", "striped"]
+    assert list(df["label"][:3]) == ["gold", "circle", "striped"]
     assert (df["iou"][:3] > 0.04).all() and not df["interpretable"][3:].any()
     assert (df["iou"][3:] < 0.01).all()
     assert pd.read_csv(tmp_path / "gt.csv")["recovered"].all()

@@ -255,27 +255,27 @@ def test_similarity_controls_reuse_the_other_seeds_dense_models_and_retrain_the_
     model id, trained anyway), and vs itself fine-tuned with no pruning."""
     controls = plan.similarity_controls("blakeney")
     assert [c.ident() for c in controls] == [
-        {"study": "blakeney", "model": "convnet-w4", "seed": 0, "control": "between_seeds", "other_seed": 1,
+        {"study": "blakeney", "model": "resnet-w4", "seed": 0, "control": "between_seeds", "other_seed": 1,
          "retrain": "none"},
-        {"study": "blakeney", "model": "convnet-w4", "seed": 0, "control": "dense_retrained", "other_seed": 0,
+        {"study": "blakeney", "model": "resnet-w4", "seed": 0, "control": "dense_retrained", "other_seed": 0,
          "retrain": "finetune_sgd"}]
     seeds, ft = controls
-    assert seeds.table == "results/dense/convnet-w4/seed0/similarity_seed1.csv"
-    assert seeds.dir == "results/dense/convnet-w4/seed1"
-    assert ft.dir == "results/dense/convnet-w4/seed0/finetune_sgd" and ft.table == f"{ft.dir}/similarity.csv"
+    assert seeds.table == "results/dense/resnet-w4/seed0/similarity_seed1.csv"
+    assert seeds.dir == "results/dense/resnet-w4/seed1"
+    assert ft.dir == "results/dense/resnet-w4/seed0/finetune_sgd" and ft.table == f"{ft.dir}/similarity.csv"
     # the retrained dense model is extracted from its own checkpoint and compared with the dense model
     assert plan.checkpoint_of(ft.dir) == f"{ft.dir}/checkpoint.pt"
-    assert plan.similarity_reference(ft.dir) == "results/dense/convnet-w4/seed0/similarity_activations.h5"
-    assert plan.dense_retrain_inputs("convnet-w4", 0, "finetune_sgd") == {
-        "train": plan.data.train, "val": plan.data.val, "pruned": "results/dense/convnet-w4/seed0/checkpoint.pt"}
-    assert plan.dense_retrain_inputs("convnet-w4", 0, "rewind")["rewind"] == "results/dense/convnet-w4/seed0/rewind.pt"
+    assert plan.similarity_reference(ft.dir) == "results/dense/resnet-w4/seed0/similarity_activations.h5"
+    assert plan.dense_retrain_inputs("resnet-w4", 0, "finetune_sgd") == {
+        "train": plan.data.train, "val": plan.data.val, "pruned": "results/dense/resnet-w4/seed0/checkpoint.pt"}
+    assert plan.dense_retrain_inputs("resnet-w4", 0, "rewind")["rewind"] == "results/dense/resnet-w4/seed0/rewind.pt"
     assert plan.control_seeds("blakeney") == [0, 1]
     assert plan.similarity_controls("von_rad_seuffert") == []  # no similarity there
     for fig in ("bl_fig2", "bl_fig4", "bl_fig5", "bl_metrics"):
         assert plan.figure_inputs(fig)["similarity_controls"] == "results/blakeney/tables/similarity_controls.csv"
     assert "similarity_controls" not in plan.figure_inputs("bl_fig3")
     with pytest.raises(ValueError, match="unknown reference network 'bogus'"):
-        plan.checkpoint_of("results/dense/convnet-w4/seed0/bogus")
+        plan.checkpoint_of("results/dense/resnet-w4/seed0/bogus")
 
 
 def test_similarity_controls_settings():

@@ -101,7 +101,7 @@ def test_whole_dag_produces_figures_and_tidy_tables(workflow_run):
     assert len(ctl) == 2 * 5 * 3 and set(ctl["metric"]) == {"svcca", "pwcca", "cka"}
     assert ctl["similarity"].between(0, 1 + 1e-9).all() and (ctl["similarity"] < 1 - 1e-6).any()
     assert (ctl["n_samples"] == sim["n_samples"].iloc[0]).any()
-    ft = pd.read_csv(wd / "results/dense/convnet-w4/seed0/finetune_sgd/metrics.csv")
+    ft = pd.read_csv(wd / "results/dense/resnet-w4/seed0/finetune_sgd/metrics.csv")
     assert ft["retrain"].eq("finetune_sgd").all() and ft["sparsity"].eq(0).all()
     assert ft["epoch"].max() == cfg["finetune"]["epochs"]
     # effective sparsity: never below the masked fraction; structured pruning kills more than it masks

@@ -89,7 +89,7 @@ class GroundTruthConfig:
     """Planted units: exact detectors of ``labels`` plus ``noise_units`` noise units, at the probe's
     segmentation resolution pooled by ``downsample``."""
 
-    labels: tuple[str, ...] = ("red", "circle", "striped")
+    labels: tuple[str, ...] = ("gold", "circle", "striped")  # gold: no class has it as context colour
     noise_units: int = 2
     downsample: int = 2
     seed: int = 0
