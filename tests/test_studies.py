@@ -302,3 +302,22 @@ def test_similarity_controls_settings():
     with pytest.raises(ConfigError, match=r"studies.blakeney.similarity_controls.retrain contains 'none'; "
                                           r"allowed: rewind, finetune_sgd, finetune_adam, reinit, random_reinit"):
         Plan(config(controls(None, ["none"])))
+
+
+def test_run_info_names_the_commit_and_the_cpu(tmp_path):
+    """The run records what produced it, and nothing that changes between two identical runs."""
+    import json
+
+    from pruneinterp.workflow import run_info
+
+    repo = Path(__file__).resolve().parents[1]
+    out = tmp_path / "run_info.json"
+    info = run_info(str(out), str(repo))
+    assert json.loads(out.read_text()) == info
+    head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True)
+    assert info["commit"] == (head.stdout.strip() if head.returncode == 0 else None)
+    assert info["cpu"] and info["cores"] >= 1 and info["versions"]["torch"]
+    first = out.read_bytes()
+    run_info(str(out), str(repo))
+    assert out.read_bytes() == first  # no timestamps: same commit, same machine, same bytes
+    assert run_info(str(tmp_path / "x.json"), str(tmp_path))["commit"] is None  # not a git checkout
