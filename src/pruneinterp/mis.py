@@ -28,12 +28,14 @@ the default alpha of the offline ``features`` backend is documented in README ("
 activation range over the probe is below 1e-8 are constant: they get no score (NaN, n_tasks 0) and
 are counted separately.
 
-Similarity backends (:data:`BACKENDS`): ``features`` (default, offline, training-free: colour
-histogram, oriented-gradient histogram on a 2 x 2 grid and luminance/texture statistics, each block
-L2-normalised, s = their cosines averaged with the weights :data:`FEATURE_WEIGHTS`); ``dreamsim`` and
-``lpips`` load those models from a local weights directory when the user has the packages and weights
-(nothing is downloaded). All units of a layer share one similarity matrix over the images any task
-uses.
+Similarity backends (:data:`BACKENDS`): ``concepts`` (default, offline: an observer who sees the
+probe's annotated concepts, :func:`concept_features`; it compares probe rows, not pixels);
+``features`` (offline, training-free pixel statistics: colour histogram, oriented-gradient histogram
+on a 2 x 2 grid and luminance/texture statistics, each block L2-normalised, s = their cosines averaged
+with the weights :data:`FEATURE_WEIGHTS`; blind to shape on the shapes probe, see the tests);
+``dreamsim`` and ``lpips`` load those models from a local weights directory when the user has the
+packages and weights (nothing is downloaded). All units of a layer share one similarity matrix over
+the images any task uses.
 """
 
 from __future__ import annotations
@@ -94,9 +96,10 @@ FEATURE_WEIGHTS = {"colour": 0.5, "gradients": 0.25, "texture": 0.25}
 def image_features(images: np.ndarray, weights: dict[str, float] = FEATURE_WEIGHTS) -> np.ndarray:
     """Training-free features of (M, H, W, 3) uint8 images: three L2-normalised blocks scaled by the
     square roots of ``weights``, so the dot product of two rows is the weighted mean of the blocks'
-    cosines. Colour weighs as much as the other two together: with equal weights a unit planted on
-    redness scored only 0.8 on the shapes probe (the structure blocks vary with the shape and
-    texture of whatever is red), with colour at one half it scored 1.0."""
+    cosines. Colour weighs as much as the other two together: on the earlier two-band probe, with
+    equal weights a unit planted on redness scored only 0.8 (the structure blocks vary with the shape
+    and texture of whatever is red), with colour at one half 1.0. No weighting makes these features
+    see the classes' shapes (``tests/test_mis.py``), which is why ``concepts`` is the default."""
     x = images.astype(np.float64) / 255.0
     m = len(x)
     # colour: 4 x 4 x 4 RGB histogram, Hellinger (square root of frequencies)
