@@ -13,10 +13,10 @@ construction (N = 10 tasks, K = 9 explanations), three kinds of planted units:
   any other class object (a monotone function of a shape property, whatever the colour).
 
 It prints sigma0, the 0/1 accuracy of each kind, and the mean confidence sigmoid(alpha * d) for
-alpha = c / sigma0 at several c. The default alpha is rounded c / sigma0 for the c printed as
-"chosen": the smallest c at which both planted kinds reach confidence 0.9 on average, so that a unit
-whose activation is a monotone function of a visible property scores 0.9 or more. Random units stay
-at 0.5 for every alpha (d is symmetric at chance); alpha only stretches scores away from 0.5.
+alpha = c / sigma0 at several c. The default alpha (``mis.DEFAULT_ALPHA``) is 2 / sigma0, rounded: a
+task decided by a margin of two chance-level standard deviations gets confidence 0.88. Random units
+stay at 0.5 for every alpha (d is symmetric at chance); alpha only stretches scores away from 0.5,
+towards each unit's 0/1 accuracy.
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ import numpy as np
 def main() -> None:
     from pruneinterp.data.broden import Probe, write_shapes_probe
     from pruneinterp.data.shapes import SHAPES, ShapesSpec
-    from pruneinterp.mis import ROW_BACKENDS, MISConfig, confidence, load_backend, make_tasks, task_margins
+    from pruneinterp.mis import (DEFAULT_ALPHA, ROW_BACKENDS, MISConfig, confidence, load_backend, make_tasks,
+                                  task_margins)
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--backend", default="concepts")
@@ -60,13 +61,10 @@ def main() -> None:
         sigma0 = float(d["random"].std())
         print(f"backend {args.backend}, {n} probe images, N={cfg.n_tasks}, K={cfg.k}: sigma0 = {sigma0:.4f}")
         print("accuracy: " + ", ".join(f"{k} {(v > 0).mean():.3f}" for k, v in d.items()))
-        chosen = None
         for c in (0.5, 1, 1.5, 2, 2.5, 3, 4, 5, 6):
             conf = {k: confidence(v, c / sigma0).mean() for k, v in d.items()}
-            if chosen is None and min(conf["colour"], conf["shape"]) >= 0.9:
-                chosen = c
             print(f"c = {c:>3} (alpha {c / sigma0:6.2f}): " + ", ".join(f"{k} {v:.3f}" for k, v in conf.items()))
-        print(f"chosen: c = {chosen} -> alpha {chosen / sigma0 if chosen else float('nan'):.1f}")
+        print(f"default rule c = 2: alpha = {2 / sigma0:.1f} (mis.DEFAULT_ALPHA = {DEFAULT_ALPHA})")
 
 
 if __name__ == "__main__":

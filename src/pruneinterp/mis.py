@@ -53,8 +53,9 @@ if TYPE_CHECKING:
 
 RESULT_COLUMNS = columns.MIS
 CONSTANT_RANGE = 1e-8
-# sigmoid(alpha * d) of the concepts backend: 2 / (sd of d over chance-level tasks) on the default
-# shapes probe, rounded (bench/mis_alpha.py, README "MIS"; re-measure for another probe or backend)
+# sigmoid(alpha * d) of the concepts backend: 2 / (sd of d over chance-level tasks), rounded, measured
+# on the shapes probe before its class context (sd 0.086; the final default probe gives 0.092, i.e.
+# 21.9; bench/mis_alpha.py, README "MIS"; re-measure for another probe or backend)
 DEFAULT_ALPHA = 23.0
 
 
@@ -335,8 +336,9 @@ def confidence(d: np.ndarray, alpha: float) -> np.ndarray:
 def null_scale(similarity: Callable[[np.ndarray], np.ndarray], images: Callable[[np.ndarray], np.ndarray],
                n_images: int, cfg: MISConfig = MISConfig(), units: int = 200, seed: int = 0) -> float:
     """The scale of d at chance: its standard deviation over the tasks of ``units`` units with
-    random activations on ``n_images`` probe images. ``1 / null_scale`` maps one chance-level
-    standard deviation of d to a confidence of sigmoid(1) = 0.73 (how the default alpha was set)."""
+    random activations on ``n_images`` probe images. The default alpha is ``2 / null_scale`` on the
+    default probe (bench/mis_alpha.py): a margin of two chance-level standard deviations of d gets
+    confidence sigmoid(2) = 0.88."""
     values = np.random.default_rng(seed).random((n_images, units))
     return float(task_margins(make_tasks(values, cfg), similarity, images).std())
 
