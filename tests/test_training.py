@@ -80,3 +80,57 @@ def test_exponential_schedule_is_exponentiallr_stepped_per_epoch():
         sched.step()
     with pytest.raises(ValueError, match="train.optimizer must be one of sgd, adam"):
         TrainConfig(optimizer="rmsprop")
+
+
+
+def test_augmentation_translates_and_flips_as_a_function_of_seed_epoch_and_batch():
+    from pruneinterp.training import augment
+
+    x = torch.zeros(16, 1, 12, 12)
+    x[:, 0, 5, 6] = 1.0  # one bright pixel per image, away from the border
+
+    def positions(a):
+        assert (a.flatten(1).sum(1) == 1).all()  # moved, never lost: |offset| <= shift keeps it inside
+        return [tuple(int(v) for v in (img[0] == 1).nonzero()[0]) for img in a]
+
+    shifted = augment(x, TrainConfig(shift=3), seed=1, epoch=2, batch=5)
+    assert torch.equal(shifted, augment(x, TrainConfig(shift=3), seed=1, epoch=2, batch=5))
+    assert not torch.equal(shifted, augment(x, TrainConfig(shift=3), seed=1, epoch=2, batch=6))
+    pos = positions(shifted)
+    assert all(abs(r - 5) <= 3 and abs(c - 6) <= 3 for r, c in pos) and len(set(pos)) > 3
+    flipped = positions(augment(x, TrainConfig(flip=True), seed=1, epoch=2, batch=5))
+    assert set(flipped) == {(5, 6), (5, 5)}  # column 6 of 12 mirrors to 5; both occur (p = 2^-15 otherwise)
+    assert torch.equal(augment(x, TrainConfig(), 1, 2, 5), x)  # off by default
+
+
+def test_a_rewound_run_sees_the_dense_runs_augmented_batches(dense, monkeypatch):
+    """With augmentation on, the batches from iteration k on are the same whether the run started
+    at 0 or was rewound to k: order and augmentation depend on (seed, epoch, batch) only."""
+    import pruneinterp.training as training
+
+    d, out = dense
+    data = {"train": stages.load_split(d / "train.npz"), "val": stages.load_split(d / "val.npz")}
+    cfg = TrainConfig(**{**CFG, "shift": 2, "flip": True})
+    rewind = load_checkpoint(out["rewind"])
+    norm = Normalizer(**rewind["normalization"])
+    seen: dict[tuple[int, int], torch.Tensor] = {}
+    original = training.augment
+
+    def recording(x, cfg, seed, epoch, batch):
+        a = original(x, cfg, seed, epoch, batch)
+        seen[(epoch, batch)] = a.clone()
+        return a
+
+    monkeypatch.setattr(training, "augment", recording)
+    runs = []
+    for start in (0, 3):
+        seen = {}
+        net = build_model("convnet", **rewind["model_kwargs"])
+        net.load_state_dict(rewind["state_dict"])
+        train(net, data, cfg, 0, norm, start_iteration=start)
+        runs.append(seen)
+    full, rewound = runs
+    steps = 128 // CFG["batch_size"]
+    assert sorted(rewound) == sorted(k for k in full if k[0] * steps + k[1] >= 3)
+    for key, batch in rewound.items():
+        assert torch.equal(batch, full[key]), key

@@ -222,16 +222,16 @@ def test_new_finetuning_lr_reruns_only_the_finetuned_runs(workflow_run):
     proc = subprocess.run(SNAKEMAKE + ["--cores", "2", "-n", "--configfile", "config/changed_ft.yaml"],
                           cwd=workflow_run, capture_output=True, text=True, check=True)
     planned = _planned_rules(proc.stdout)
-    expected_retrain, expected_prune = 0, 0
+    expected_retrain, expected_chain = 0, 0
     for study in cfg["studies"].values():
         for arm in study["arms"]:
             if "finetune_sgd" in arm["retrain"]:
-                levels = len(arm["targets"]) if arm["schedule"] == "oneshot" else arm["levels"]
-                expected_retrain += levels * len(study["seeds"])
-                if arm["schedule"] == "iterative":  # level k > 1 prunes the re-fine-tuned level k-1
-                    expected_prune += (levels - 1) * len(study["seeds"])
+                if arm["schedule"] == "oneshot":  # the shared one-shot masks stay
+                    expected_retrain += len(arm["targets"]) * len(study["seeds"])
+                else:  # an iterative level prunes the re-fine-tuned level k-1 and retrains, in one job
+                    expected_chain += arm["levels"] * len(study["seeds"])
     assert planned.get("retrain") == expected_retrain, proc.stdout[-3000:]  # not finetune_adam, reinit, none
-    assert planned.get("prune_iterative", 0) == expected_prune
+    assert planned.get("prune_retrain", 0) == expected_chain
     assert not {"train_dense", "prune_oneshot", "generate_data", "fb_fig1"} & set(planned)
     # only the re-fine-tuned runs are extracted again (for the studies that measure MIS or dissect)
     expected_extract = sum(
@@ -267,7 +267,7 @@ def test_paper_config_dry_run_builds_the_full_dag_on_disk_data(tmp_path):
     seeds, levels = len(paper["seeds"]), paper["arms"][0]["levels"]
     assert planned["index_data"] == 1 and "generate_data" not in planned
     assert planned["train_dense"] == seeds
-    assert planned["prune_iterative"] == planned["retrain"] == seeds * levels
+    assert planned["prune_retrain"] == seeds * levels and "retrain" not in planned
     # every level incl. the dense model, plus each seed's random initialisation
     assert planned["extract_activations"] == planned["dissect"] == seeds * (levels + 1) + seeds
     for rule in ("fb_fig1", "fb_fig2", "fb_fig3", "fb_fig4", "study_dissection_baseline"):

@@ -1,4 +1,9 @@
-"""Extract layer activations of a checkpoint on a probe set into HDF5 (DESIGN.md, Contract 2)."""
+"""Extract layer activations of a checkpoint on a probe set into HDF5 (DESIGN.md, Contract 2), and
+read such files back.
+
+torch is imported only by the functions that run a model, so the readers (:func:`open_activations`,
+:func:`class_accuracy`) serve torch-free jobs such as MIS, which would otherwise pay torch's 2.5 s
+start-up in each of ~100 jobs."""
 
 from __future__ import annotations
 
@@ -6,17 +11,18 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import h5py
 import numpy as np
 import pandas as pd
-import torch
 
 from . import __version__, columns
 from .data.broden import Probe
 from .io import InputError, atomic_path, load_checkpoint, sha256
-from .models import build_model, fieldmap, unit_layer
-from .training import Normalizer, resolve_device
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass(frozen=True)
@@ -28,7 +34,9 @@ class ExtractConfig:
     n_images: int | None = None
 
 
-def model_from_checkpoint(path: str | os.PathLike[str]) -> tuple[torch.nn.Module, dict]:
+def model_from_checkpoint(path: str | os.PathLike[str]) -> "tuple[torch.nn.Module, dict]":
+    from .models import build_model
+
     ckpt = load_checkpoint(path)
     model = build_model(ckpt["model"], **ckpt.get("model_kwargs", {}))
     try:
@@ -38,9 +46,11 @@ def model_from_checkpoint(path: str | os.PathLike[str]) -> tuple[torch.nn.Module
     return model, ckpt
 
 
-def _fieldmap_or_none(model: torch.nn.Module, name: str) -> tuple | None:
+def _fieldmap_or_none(model: "torch.nn.Module", name: str) -> tuple | None:
     """The layer's receptive-field map, or None (with a warning) where torch.fx cannot trace the
     model: it is optional metadata (only ``dissect.upsample: fieldmap`` needs it)."""
+    from .models import fieldmap
+
     try:
         return fieldmap(model, name)
     except Exception as exc:  # any tracing failure of a user model
@@ -49,12 +59,24 @@ def _fieldmap_or_none(model: torch.nn.Module, name: str) -> tuple | None:
         return None
 
 
-@torch.no_grad()
 def extract(checkpoint: str | os.PathLike[str], probe_dir: str | os.PathLike[str], out: str | os.PathLike[str],
             layers: list[str], batch_size: int = ExtractConfig.batch_size, device: str = "cpu",
             n_images: int | None = ExtractConfig.n_images) -> None:
     """Activations of ``layers`` on the probe's images (the first ``n_images`` if given, in probe
     order, so every model sees the same inputs in the same order)."""
+    import torch
+
+    with torch.no_grad():
+        _extract(checkpoint, probe_dir, out, layers, batch_size, device, n_images)
+
+
+def _extract(checkpoint: str | os.PathLike[str], probe_dir: str | os.PathLike[str], out: str | os.PathLike[str],
+             layers: list[str], batch_size: int, device: str, n_images: int | None) -> None:
+    import torch
+
+    from .models import unit_layer
+    from .training import Normalizer, resolve_device
+
     model, ckpt = model_from_checkpoint(checkpoint)
     device = str(resolve_device(device))
     model.eval().to(device)
@@ -97,6 +119,12 @@ def extract(checkpoint: str | os.PathLike[str], probe_dir: str | os.PathLike[str
                 dsets[name][start:start + len(idx)] = a
     for h in handles:
         h.remove()
+
+
+def check_probe_rows(activations: str | os.PathLike[str], image_index: np.ndarray, probe: Probe,
+                     probe_dir: str | os.PathLike[str]) -> None:
+    if image_index.max(initial=-1) >= len(probe):
+        raise InputError(f"{activations}: image_index exceeds the {len(probe)} images of {probe_dir}")
 
 
 def open_activations(path: str | os.PathLike[str]) -> h5py.File:

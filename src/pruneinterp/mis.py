@@ -49,6 +49,8 @@ import numpy as np
 from . import columns
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from .data.broden import Probe
 
 RESULT_COLUMNS = columns.MIS
@@ -211,8 +213,15 @@ def _concepts_backend(_: str | None, probe: "Probe | None" = None) -> Callable[[
     if probe is None:
         raise ValueError("mis.backend concepts needs the probe (its concept annotations)")
 
+    cache: dict[int, np.ndarray] = {}  # probe row -> features: a layer's tasks reuse most rows, and
+    # decoding their segmentations is most of the stage's time
+
     def similarity(rows: np.ndarray) -> np.ndarray:
-        f = concept_features(probe, rows)
+        rows = np.asarray(rows, dtype=np.int64)
+        missing = np.unique([r for r in rows.tolist() if r not in cache]).astype(np.int64)
+        if len(missing):
+            cache.update(zip(missing.tolist(), concept_features(probe, missing)))
+        f = np.stack([cache[r] for r in rows.tolist()])
         return f @ f.T
 
     return similarity
@@ -385,3 +394,59 @@ def mis_layer(acts: np.ndarray, similarity: Callable[[np.ndarray], np.ndarray],
     """(MIS confidence per unit, n_tasks per unit); constant units: NaN and 0."""
     scores = score_layer(acts, similarity, images, cfg)
     return scores.confidence, scores.n_tasks
+
+
+# ---- the stage ------------------------------------------------------------------------------
+
+
+def score_file(activations: str, probe_dir: str, out: str, cfg: "MISConfig | dict | None" = None,
+               layers: list[str] | None = None, backend: str = "concepts", weights: str | None = None,
+               class_accuracy_out: str | None = None, tasks_out: str | None = None) -> "pd.DataFrame":
+    """The MIS stage (``stages.mis``, ``pruneinterp mis``): Mechanistic Interpretability Score of
+    every unit of ``layers`` (default: all layers of the file) -> Contract 3 table ``layer,unit,mis,n_tasks,mis_accuracy,mis_confidence`` (constant
+    units: scores empty, n_tasks 0). Layers in ``cfg.softmax_layers`` are ranked on softmax outputs.
+    ``class_accuracy_out`` also writes the per-class top-1 accuracy on the probe from the file's
+    logits and targets (for the class units of the last layer, von Rad & Seuffert Fig. 6);
+    ``tasks_out`` the audit table of every task (``layer,unit,task,side,role,image,rank``, image =
+    probe row)."""
+    import pandas as pd
+
+    from .activations import check_probe_rows, class_accuracy, open_activations
+    from .data.broden import Probe
+    from .io import InputError, write_csv
+    from .settings import as_config
+
+    config = as_config(MISConfig, cfg)
+    probe = Probe(probe_dir)
+    similarity = load_backend(backend, weights, probe)
+    frames, audits = [], []
+    with open_activations(activations) as f:
+        image_index = f["image_index"][:]
+        check_probe_rows(activations, image_index, probe, probe_dir)
+        available = list(f["layers"])
+        for layer in layers or available:
+            if layer not in available:
+                raise InputError(f"{activations}: no layer {layer!r}; available: {', '.join(available)}")
+            if len(image_index) < config.min_images():
+                raise InputError(f"{activations}: {len(image_index)} probe images, MIS needs at least "
+                                 f"{config.min_images()} (mis.n_tasks, mis.k, mis.query_offset)")
+            items = ((lambda rows: image_index[rows]) if backend in ROW_BACKENDS
+                     else (lambda rows: probe.images(image_index[rows])))
+            scores = score_layer(f["layers"][layer][:], similarity, items, config,
+                                 softmax=layer in config.softmax_layers)
+            frames.append(pd.DataFrame({"layer": layer, "unit": np.arange(len(scores.n_tasks)),
+                                        "mis": scores.confidence, "n_tasks": scores.n_tasks,
+                                        "mis_accuracy": scores.accuracy, "mis_confidence": scores.confidence},
+                                       columns=columns.MIS))
+            if tasks_out and scores.tasks is not None:
+                audit = scores.tasks.table(scores.live)
+                audit["image"] = image_index[audit["image"].to_numpy()]
+                audits.append(audit.assign(layer=layer)[columns.MIS_TASKS])
+        classes = class_accuracy(f, activations, probe_dir) if class_accuracy_out else None
+    df = pd.concat(frames, ignore_index=True)
+    if tasks_out:
+        write_csv(pd.concat(audits, ignore_index=True) if audits else pd.DataFrame(columns=columns.MIS_TASKS), tasks_out)
+    if classes is not None:
+        write_csv(classes, class_accuracy_out)
+    write_csv(df, out)
+    return df

@@ -28,10 +28,10 @@ from .pruning import PruneConfig, clean_state_dict, derive_seed, masked, prune_m
 from .retraining import FinetuneConfig
 from .settings import as_config
 from .training import Normalizer, TrainConfig, evaluate, resolve_device, train
+from .mis import score_file as mis  # noqa: F401  (the MIS stage lives with its method: its job needs no torch)
 
 if TYPE_CHECKING:
     from .dissection import DissectConfig
-    from .mis import MISConfig
     from .similarity import SimilarityConfig
 
 
@@ -191,11 +191,6 @@ def retrain(pruned_path: str, train_path: str, val_path: str, out: dict[str, str
     write_csv(_metrics_frame(metrics, ident), out["metrics"])
 
 
-def _check_probe_rows(activations: str, image_index: np.ndarray, probe: Probe, probe_dir: str) -> None:
-    if image_index.max(initial=-1) >= len(probe):
-        raise InputError(f"{activations}: image_index exceeds the {len(probe)} images of {probe_dir}")
-
-
 def dissect(activations: str, probe_dir: str, out: str, cfg: "DissectConfig | dict[str, Any] | None" = None,
             layers: list[str] | None = None, device: str = "cpu", iou_out: str | None = None,
             bootstrap_out: str | None = None) -> pd.DataFrame:
@@ -203,7 +198,7 @@ def dissect(activations: str, probe_dir: str, out: str, cfg: "DissectConfig | di
     (best label per unit) to ``out``; optionally the full IoU matrices (HDF5) to ``iou_out`` and,
     with ``bootstrap_out`` and ``cfg.bootstrap.replicates`` > 0, per-replicate counts of
     interpretable units and unique concepts to ``bootstrap_out``."""
-    from .activations import open_activations
+    from .activations import check_probe_rows, open_activations
     from .dissection import DissectConfig, dissect_layer, write_iou_file
 
     cfg = as_config(DissectConfig, cfg)
@@ -214,7 +209,7 @@ def dissect(activations: str, probe_dir: str, out: str, cfg: "DissectConfig | di
     with open_activations(activations) as f:
         available = list(f["layers"])
         image_index = f["image_index"][:]
-        _check_probe_rows(activations, image_index, probe, probe_dir)
+        check_probe_rows(activations, image_index, probe, probe_dir)
         for layer in layers or available:
             if layer not in available:
                 raise InputError(f"{activations}: no layer {layer!r}; available: {', '.join(available)}")
@@ -288,54 +283,5 @@ def similarity(a_path: str, b_path: str, out: str, cfg: "SimilarityConfig | dict
                 rows.append({"layer_a": la, "layer_b": lb, "method": m, "similarity": r.similarity,
                              "dims_a": r.dims_a, "dims_b": r.dims_b, "n_samples": r.n_samples})
     df = pd.DataFrame(rows, columns=columns.SIMILARITY)
-    write_csv(df, out)
-    return df
-
-
-def mis(activations: str, probe_dir: str, out: str, cfg: "MISConfig | dict[str, Any] | None" = None,
-        layers: list[str] | None = None, backend: str = "concepts", weights: str | None = None,
-        class_accuracy_out: str | None = None, tasks_out: str | None = None) -> pd.DataFrame:
-    """Mechanistic Interpretability Score of every unit of ``layers`` (default: all layers of the
-    file) -> Contract 3 table ``layer,unit,mis,n_tasks,mis_accuracy,mis_confidence`` (constant
-    units: scores empty, n_tasks 0). Layers in ``cfg.softmax_layers`` are ranked on softmax outputs.
-    ``class_accuracy_out`` also writes the per-class top-1 accuracy on the probe from the file's
-    logits and targets (for the class units of the last layer, von Rad & Seuffert Fig. 6);
-    ``tasks_out`` the audit table of every task (``layer,unit,task,side,role,image,rank``, image =
-    probe row)."""
-    from .activations import class_accuracy, open_activations
-    from .mis import ROW_BACKENDS, MISConfig, load_backend, score_layer
-
-    config = as_config(MISConfig, cfg)
-    probe = Probe(probe_dir)
-    similarity = load_backend(backend, weights, probe)
-    frames, audits = [], []
-    with open_activations(activations) as f:
-        image_index = f["image_index"][:]
-        _check_probe_rows(activations, image_index, probe, probe_dir)
-        available = list(f["layers"])
-        for layer in layers or available:
-            if layer not in available:
-                raise InputError(f"{activations}: no layer {layer!r}; available: {', '.join(available)}")
-            if len(image_index) < config.min_images():
-                raise InputError(f"{activations}: {len(image_index)} probe images, MIS needs at least "
-                                 f"{config.min_images()} (mis.n_tasks, mis.k, mis.query_offset)")
-            items = ((lambda rows: image_index[rows]) if backend in ROW_BACKENDS
-                     else (lambda rows: probe.images(image_index[rows])))
-            scores = score_layer(f["layers"][layer][:], similarity, items, config,
-                                 softmax=layer in config.softmax_layers)
-            frames.append(pd.DataFrame({"layer": layer, "unit": np.arange(len(scores.n_tasks)),
-                                        "mis": scores.confidence, "n_tasks": scores.n_tasks,
-                                        "mis_accuracy": scores.accuracy, "mis_confidence": scores.confidence},
-                                       columns=columns.MIS))
-            if tasks_out and scores.tasks is not None:
-                audit = scores.tasks.table(scores.live)
-                audit["image"] = image_index[audit["image"].to_numpy()]
-                audits.append(audit.assign(layer=layer)[columns.MIS_TASKS])
-        classes = class_accuracy(f, activations, probe_dir) if class_accuracy_out else None
-    df = pd.concat(frames, ignore_index=True)
-    if tasks_out:
-        write_csv(pd.concat(audits, ignore_index=True) if audits else pd.DataFrame(columns=columns.MIS_TASKS), tasks_out)
-    if classes is not None:
-        write_csv(classes, class_accuracy_out)
     write_csv(df, out)
     return df

@@ -35,8 +35,12 @@ class TrainConfig:
     optimizer: str = "sgd"     # sgd | adam
     schedule: str = "cosine"   # cosine | exponential
     gamma: float = 0.9         # per-epoch decay of the exponential schedule
+    shift: int = 0             # augmentation: random translation by up to this many pixels (zero fill)
+    flip: bool = False         # augmentation: random horizontal flip
 
     def __post_init__(self) -> None:
+        if self.shift < 0:
+            raise ValueError(f"train.shift must be >= 0; got {self.shift!r}")
         for key, allowed in (("precision", ("bf16", "fp32")), ("optimizer", ("sgd", "adam")),
                              ("schedule", ("cosine", "exponential"))):
             if getattr(self, key) not in allowed:
@@ -67,6 +71,27 @@ class Normalizer:
         mean = torch.tensor(self.mean, device=x.device).view(1, -1, 1, 1)
         std = torch.tensor(self.std, device=x.device).view(1, -1, 1, 1)
         return (x - mean) / std
+
+
+def augment(x: torch.Tensor, cfg: TrainConfig, seed: int, epoch: int, batch: int) -> torch.Tensor:
+    """Random translation by up to ``cfg.shift`` pixels per axis (the vacated border is 0, the mean of
+    the normalised data: padding and a random crop, as for CIFAR) and, with ``cfg.flip``, a random
+    horizontal flip, per image of a normalised (n, C, H, W) batch. The draws are a function of
+    (seed, epoch, batch) alone, so a run rewound to iteration k sees exactly the dense run's
+    augmented batches from k on."""
+    if cfg.shift == 0 and not cfg.flip:
+        return x
+    gen = torch.Generator().manual_seed(seed * 100_003 + epoch * 10_007 + batch + 7_777_777)
+    n, _, h, w = x.shape
+    s = cfg.shift
+    offsets = torch.randint(0, 2 * s + 1, (n, 2), generator=gen).tolist()
+    flips = (torch.rand(n, generator=gen) < 0.5).tolist() if cfg.flip else [False] * n
+    if s:
+        padded = F.pad(x, (s, s, s, s))
+        x = torch.stack([padded[i, :, dy:dy + h, dx:dx + w] for i, (dy, dx) in enumerate(offsets)])
+    if cfg.flip:
+        x = torch.where(torch.tensor(flips, device=x.device).view(n, 1, 1, 1), x.flip(3), x)
+    return x
 
 
 def learning_rate(cfg: TrainConfig, iteration: int, total: int, steps_per_epoch: int = 1) -> float:
@@ -126,7 +151,8 @@ def train(
     """Train ``model`` in place on ``data['train']``, evaluating on every split after each epoch.
 
     The run covers global iterations ``start_iteration .. epochs * steps_per_epoch - 1``. Epoch e
-    visits the training set in the order of ``randperm`` seeded by (seed, e), whatever the start.
+    visits the training set in the order of ``randperm`` seeded by (seed, e), whatever the start,
+    and augments batch b by :func:`augment` seeded by (seed, e, b).
     ``capture_iterations`` lists iterations t whose state (after t steps; 0 = initial) is returned.
     Masks are enforced for the whole run and the model is returned with them made permanent.
     ``evaluate_before`` adds epoch-0 rows (the held-out splits before any step), e.g. the accuracy
@@ -182,7 +208,7 @@ def _train_loop(model: nn.Module, data: dict[str, tuple[torch.Tensor, torch.Tens
         loss_sum, correct, seen = 0.0, 0, 0
         for b in range(it - epoch * steps, steps):
             idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
-            x = norm(x_train[idx].to(device))
+            x = augment(norm(x_train[idx].to(device)), cfg, seed, epoch, b)
             y = y_train[idx].to(device)
             if cfg.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)

@@ -75,6 +75,15 @@ def prune_params(schedule):
     return params
 
 
+def prune_retrain_input(wildcards):
+    """Inputs of an iterative level: the previous level's checkpoint (to prune) and what its
+    retraining strategy reads, less the pruned network, which the same job makes."""
+    w = wildcards
+    run = Run(w.study, w.model, int(w.seed), w.method, "iterative", w.retrain, int(w.level))
+    inputs = {k: v for k, v in PLAN.retrain_inputs(run).items() if k != "pruned"}
+    return {"checkpoint": PLAN.prune_input(run), **inputs}
+
+
 def retrain_input(wildcards):
     return PLAN.retrain_inputs(Run.from_wildcards(wildcards))
 

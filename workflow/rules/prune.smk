@@ -1,28 +1,35 @@
 # prune (level k's pruned network: mask and masked weights) and retrain (one strategy per run).
-# Iterative schedules prune level k-1's retrained network; one-shot schedules prune the dense network
-# straight to target k, once for all retraining strategies.
+# Iterative schedules prune level k-1's retrained network and retrain it in the same job; one-shot
+# schedules prune the dense network straight to target k, once for all retraining strategies.
 ITERATIVE_DIR = paths.run_dir(**{**W, "schedule": "iterative"})
 
 
-rule prune_iterative:
+rule prune_retrain:
+    # an iterative level is pruned and retrained in one job: its pruned network feeds only its own
+    # retraining, and one job instead of two saves a process start-up (~3 s of Python and torch) per level
     input:
-        checkpoint=prune_input("iterative"),
+        unpack(prune_retrain_input),
     output:
         pruned=f"{ITERATIVE_DIR}/{paths.PRUNED}",
+        checkpoint=f"{ITERATIVE_DIR}/{paths.CHECKPOINT}",
+        metrics=f"{ITERATIVE_DIR}/{paths.METRICS}",
     params:
         prune=prune_params("iterative"),
+        retrain=retrain_params,
+        device=config["device"],
     priority: chain_priority
+    threads: config["train"]["threads"]
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=4000,
+        runtime=120,
     log:
-        paths.log(ITERATIVE_DIR, "prune"),
+        paths.log(ITERATIVE_DIR, "retrain"),
     benchmark:
-        paths.benchmark(ITERATIVE_DIR, "prune")
+        paths.benchmark(ITERATIVE_DIR, "retrain")
     conda:
         ENV
     script:
-        "../scripts/prune.py"
+        "../scripts/prune_retrain.py"
 
 
 rule prune_oneshot:
@@ -46,7 +53,9 @@ rule prune_oneshot:
         "../scripts/prune.py"
 
 
-rule retrain:
+rule retrain:  # the strategies of a one-shot level share its pruned network
+    wildcard_constraints:
+        schedule="oneshot",
     input:
         unpack(retrain_input),
     output:

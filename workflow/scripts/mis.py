@@ -1,8 +1,9 @@
-from pruneinterp import stages
+from pruneinterp import mis
 from pruneinterp.workflow import job
 
 with job(snakemake):
     m = dict(snakemake.params.mis)
     layers, backend, weights = m.pop("layers"), m.pop("backend"), m.pop("weights")
-    stages.mis(activations=snakemake.input.activations, probe_dir=snakemake.input.probe, out=snakemake.output.table,
-               cfg=m, layers=layers, backend=backend, weights=weights, class_accuracy_out=snakemake.output.classes)
+    mis.score_file(activations=snakemake.input.activations, probe_dir=snakemake.input.probe,
+                   out=snakemake.output.table, cfg=m, layers=layers, backend=backend, weights=weights,
+                   class_accuracy_out=snakemake.output.classes)
