@@ -21,10 +21,40 @@ def test_convnet_layers_have_stable_names_and_shapes():
     assert (a >= 0).all(), "units are post-ReLU"
 
 
-def test_small_resnet_uses_torchvision_blocks_and_names():
-    from torchvision.models.resnet import BasicBlock
+def test_small_resnet_blocks_are_torchvisions():
+    """The block defined in pruneinterp (to spare non-training jobs torchvision's import) is
+    torchvision's BasicBlock: with torchvision's pieces the same seed gives the same state dict, key
+    for key, and the same outputs, also in training mode and with a projection shortcut."""
+    from torchvision.models.resnet import BasicBlock, conv1x1
 
-    from pruneinterp.models import fieldmap
+    import pruneinterp.models as models
+
+    kwargs = {"widths": [4, 8, 8, 8], "strides": [1, 2, 2, 1], "blocks": [1, 2, 1, 1]}
+    torch.manual_seed(3)
+    ours = build_model("resnet", **kwargs)
+    torch.manual_seed(3)
+    theirs = build_model("resnet", **kwargs, _block=(BasicBlock, conv1x1))
+    a, b = ours.state_dict(), theirs.state_dict()
+    assert list(a) == list(b) and all(torch.equal(a[k], b[k]) for k in a)
+    x = torch.randn(4, 3, 32, 32)
+    for mode in (True, False):
+        ours.train(mode), theirs.train(mode)
+        assert torch.equal(ours(x), theirs(x))
+    assert sum(isinstance(m, models.BasicBlock) for m in ours.modules()) == 5
+
+
+def test_building_the_small_resnet_does_not_import_torchvision():
+    import subprocess
+    import sys
+
+    code = ("import sys; from pruneinterp.models import build_model; build_model('resnet'); "
+            "print('torchvision' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
+
+
+def test_small_resnet_uses_torchvision_blocks_and_names():
+    from pruneinterp.models import BasicBlock, fieldmap
 
     net = build_model("resnet", num_classes=10).eval()
     assert isinstance(net.layer4[0], BasicBlock) and net.layer4[0].downsample is None  # identity shortcut

@@ -54,9 +54,41 @@ class ConvNet(nn.Module):
     unit_layers = {f"conv{i}": f"features.conv{i}" for i in range(1, 5)} | {"fc": "fc"}
 
 
+def conv1x1(in_planes: int, out_planes: int, stride: int = 1) -> nn.Conv2d:
+    """torchvision's ``conv1x1`` (the projection shortcut's convolution)."""
+    return nn.Conv2d(in_planes, out_planes, kernel_size=1, stride=stride, bias=False)
+
+
+class BasicBlock(nn.Module):
+    """torchvision's ``torchvision.models.resnet.BasicBlock`` (groups 1, dilation 1, BatchNorm):
+    conv3x3-BN-ReLU-conv3x3-BN, plus the shortcut, then ReLU; the same submodule names, parameter
+    creation order and forward, so weights, state dicts and outputs are identical (tested against
+    torchvision's). Defined here because importing torchvision costs ~1.9 s per process (its ops
+    import torch._dynamo): that is paid by every extraction and pruning job that builds a model and
+    never trains one."""
+
+    expansion = 1
+
+    def __init__(self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(inplanes, planes, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.downsample = downsample
+        self.stride = stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return self.relu(out + identity)
+
+
 class SmallResNet(nn.Module):
     """A small ResNet in torchvision's layout and naming (``conv1``, ``bn1``, ``relu``, ``maxpool``,
-    ``layer1`` ... ``layer4`` of torchvision's own ``BasicBlock``s, ``avgpool``, ``fc``), for 32-64 px
+    ``layer1`` ... ``layer4`` of torchvision-identical :class:`BasicBlock`s, ``avgpool``, ``fc``), for 32-64 px
     inputs on a CPU. The stem is a 3x3 convolution (stride 1) and a 2x2 max-pool; layer i has
     ``blocks[i]`` blocks of ``widths[i]`` channels, the first with stride ``strides[i]`` and, where the
     shape changes, torchvision's 1x1 convolution + BatchNorm shortcut. The default (16, 32, 64, 64),
@@ -67,10 +99,9 @@ class SmallResNet(nn.Module):
 
     def __init__(self, num_classes: int = 10, widths: tuple[int, ...] | list[int] = (16, 32, 64, 64),
                  strides: tuple[int, ...] | list[int] = (1, 2, 2, 1), blocks: tuple[int, ...] | list[int] = (1, 1, 1, 1),
-                 in_channels: int = 3) -> None:
+                 in_channels: int = 3, _block: tuple[type, Callable[..., nn.Module]] | None = None) -> None:
         super().__init__()
-        from torchvision.models.resnet import BasicBlock, conv1x1
-
+        block, projection = _block or (BasicBlock, conv1x1)  # _block: the tests' torchvision pieces
         if not (len(widths) == len(strides) == len(blocks) == 4) or min(widths) < 1 or min(blocks) < 1 \
                 or min(strides) < 1:
             raise ValueError(f"resnet widths, strides and blocks must be 4 positive integers each, got {widths}, "
@@ -86,8 +117,8 @@ class SmallResNet(nn.Module):
                 s = stride if j == 0 else 1
                 down = None
                 if s != 1 or inplanes != width:
-                    down = nn.Sequential(conv1x1(inplanes, width, s), nn.BatchNorm2d(width))
-                layer.append(BasicBlock(inplanes, width, s, down))
+                    down = nn.Sequential(projection(inplanes, width, s), nn.BatchNorm2d(width))
+                layer.append(block(inplanes, width, s, down))
                 inplanes = width
             setattr(self, f"layer{i + 1}", nn.Sequential(*layer))
         self.avgpool = nn.AdaptiveAvgPool2d(1)
