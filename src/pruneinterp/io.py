@@ -57,8 +57,10 @@ def save_checkpoint(path: str | os.PathLike[str], payload: dict[str, Any]) -> No
     import torch  # here, not at the top: table and figure jobs use this module without torch
 
     payload = {"format": CHECKPOINT_FORMAT, **payload}
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        # through a file object, not the path: given a path, torch names the zip archive's root
+        # folder after the (random) temporary file, and identical runs would differ byte-wise
+        torch.save(payload, f)
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:

@@ -29,4 +29,11 @@ def draw(name: str, tables: dict[str, str | os.PathLike[str]], outputs: Sequence
     fn = getattr(importlib.import_module(f".{spec.module}", __name__), name)
     first, *rest = spec.tables
     extra = {k: pd.read_csv(tables[k]) for k in (*rest, *spec.optional) if k in tables}
-    fn(pd.read_csv(tables[first]), list(outputs), **extra, **params)
+    import numpy as np
+
+    state = np.random.get_state()
+    np.random.seed(0)  # seaborn's strip-plot jitter and bootstrap intervals draw from numpy's global
+    try:               # generator: seeded, a figure is the same file in every run
+        fn(pd.read_csv(tables[first]), list(outputs), **extra, **params)
+    finally:
+        np.random.set_state(state)

@@ -30,7 +30,10 @@ def _save(fig: plt.Figure, outputs: Sequence[str], dpi: int) -> None:
     for out in outputs:
         suffix = Path(out).suffix
         with atomic_path(out) as tmp:
-            fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format=suffix.lstrip("."))
+            fmt = suffix.lstrip(".")
+            # no creation date in PDFs (PNGs have none): the same tables give the same bytes
+            metadata = {"CreationDate": None} if fmt == "pdf" else None
+            fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format=fmt, metadata=metadata)
     plt.close(fig)
 
 
