@@ -28,3 +28,178 @@ def test_two_identical_training_runs_give_identical_files(tmp_path):
     runs = [train_tiny_dense(tmp_path / name, 64, 32, cfg, 1) for name in ("one", "two")]
     for key in ("init", "rewind", "checkpoint", "metrics"):
         assert _digest(runs[0][key]) == _digest(runs[1][key]), key
+
+
+def test_make_probe_and_make_data_never_replace_a_directory_they_did_not_generate(tmp_path, capsys):
+    """Pointed at a real dataset by mistake, the generators refuse (one line, exit 2) and leave it as
+    it was; their own output they replace; --force overrides."""
+    from pruneinterp.cli import main
+
+    foreign = tmp_path / "broden"
+    (foreign / "images").mkdir(parents=True)
+    (foreign / "index.csv").write_text("image,split\n")
+    for argv in (["make-probe", "--out", str(foreign), "--n", "3"],
+                 ["make-data", "--out", str(foreign), "--n-train", "4", "--n-val", "2", "--n-probe", "3"]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and str(foreign) in err and "--force" in err, err
+        assert sorted(p.name for p in foreign.iterdir()) == ["images", "index.csv"]  # untouched
+    ours = tmp_path / "probe"
+    assert main(["make-probe", "--out", str(ours), "--n", "3"]) == 0
+    assert main(["make-probe", "--out", str(ours), "--n", "4"]) == 0  # its own output: replaced
+    assert len((ours / "index.csv").read_text().splitlines()) == 5
+    assert main(["make-data", "--out", str(tmp_path / "d"), "--n-train", "4", "--n-val", "2", "--n-probe", "3"]) == 0
+    assert main(["make-data", "--out", str(tmp_path / "d"), "--n-train", "4", "--n-val", "2", "--n-probe", "3"]) == 0
+    assert main(["make-probe", "--out", str(foreign), "--n", "3", "--force"]) == 0
+    assert (foreign / "index.csv").read_text().count("\n") == 4
+    assert main(["make-probe", "--out", str(tmp_path / "empty"), "--n", "0"]) == 2
+    assert "at least 1" in capsys.readouterr().err
+
+
+def test_analyses_refuse_activations_of_another_probe(tmp_path, capsys):
+    """Activations extracted on probe A, analysed with probe B of the same size (different images):
+    dissect, mis and similarity refuse with one line, instead of writing a complete-looking wrong
+    table; an empty probe is an error at extraction."""
+    import h5py
+    import pandas as pd
+
+    from conftest import train_tiny_dense
+    from pruneinterp.cli import main
+
+    out = train_tiny_dense(tmp_path / "t", 64, 32, dict(epochs=1, batch_size=32, precision="fp32"), 1)
+    for name, seed in (("a", 0), ("b", 1)):
+        assert main(["make-probe", "--out", str(tmp_path / name), "--n", "30", "--seed", str(seed)]) == 0
+    assert main(["extract", "--checkpoint", out["checkpoint"], "--probe", str(tmp_path / "a"), "--out",
+                 str(tmp_path / "a.h5"), "--layer", "conv4"]) == 0
+    with h5py.File(tmp_path / "a.h5") as f:
+        assert int(f.attrs["probe_images"]) == 30 and len(str(f.attrs["probe_index_sha256"])) == 64
+    capsys.readouterr()
+    for argv in (["dissect", "--activations", str(tmp_path / "a.h5"), "--probe", str(tmp_path / "b"), "--out",
+                  str(tmp_path / "units.csv"), "--iou-out", str(tmp_path / "iou.h5")],
+                 ["mis", "--activations", str(tmp_path / "a.h5"), "--probe", str(tmp_path / "b"), "--out",
+                  str(tmp_path / "mis.csv"), "--n-tasks", "2", "--k", "2"]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "another probe" in err, err
+    assert not any((tmp_path / n).exists() for n in ("units.csv", "iou.h5", "mis.csv"))
+    assert main(["dissect", "--activations", str(tmp_path / "a.h5"), "--probe", str(tmp_path / "a"), "--out",
+                 str(tmp_path / "units.csv")]) == 0  # its own probe: fine
+    assert len(pd.read_csv(tmp_path / "units.csv")) == 8
+    # similarity of files from two probes
+    assert main(["extract", "--checkpoint", out["checkpoint"], "--probe", str(tmp_path / "b"), "--out",
+                 str(tmp_path / "b.h5"), "--layer", "conv4"]) == 0
+    capsys.readouterr()
+    assert main(["similarity", "--a", str(tmp_path / "a.h5"), "--b", str(tmp_path / "b.h5"), "--out",
+                 str(tmp_path / "sim.csv")]) == 2
+    assert "different probes" in capsys.readouterr().err
+    # an empty probe: no activations file
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    header = (tmp_path / "a" / "index.csv").read_text().splitlines()[0]
+    for f in (tmp_path / "a").glob("*.csv"):
+        (empty / f.name).write_text(f.read_text())
+    (empty / "index.csv").write_text(header + "\n")
+    assert main(["extract", "--checkpoint", out["checkpoint"], "--probe", str(empty), "--out",
+                 str(tmp_path / "e.h5"), "--layer", "conv4"]) == 2
+    assert "no images" in capsys.readouterr().err and not (tmp_path / "e.h5").exists()
+
+
+def test_side_outputs_appear_only_with_the_main_output(tmp_path, monkeypatch):
+    """dissect writes its IoU matrices, bootstrap table and main table together: when the main table
+    cannot be written (here: a failing CSV writer, as on a full disk), none of them is left."""
+    import pytest
+
+    from pruneinterp import stages
+    from pruneinterp.io import atomic_paths
+
+    real = stages.write_csv
+
+    def failing(df, path):
+        if str(path).startswith(str(tmp_path / ".units.csv")):
+            raise OSError(28, "No space left on device")
+        real(df, path)
+
+    with pytest.raises(OSError):
+        with atomic_paths(tmp_path / "side.csv", None, tmp_path / "units.csv") as (side, none, main):
+            assert none is None
+            side.write_text("x\n")
+            failing(None, main)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_dissect_and_mis_leave_no_side_output_when_the_main_one_fails(tmp_path, probe_dir, monkeypatch):
+    import numpy as np
+    import pytest
+
+    import h5py
+
+    from pruneinterp import mis, stages
+    from pruneinterp.data.broden import Probe
+    from pruneinterp.io import write_csv as real_write
+
+    n = len(Probe(probe_dir))
+    acts = tmp_path / "a.h5"
+    with h5py.File(acts, "w") as f:
+        f.create_dataset("image_index", data=np.arange(n))
+        f.create_dataset("layers/conv4", data=np.random.default_rng(0).random((n, 4, 8, 8)).astype(np.float32))
+
+    def failing(df, path):
+        if "units" in str(path) or ".mis.csv" in str(path):
+            raise OSError(28, "No space left on device")
+        real_write(df, path)
+
+    monkeypatch.setattr(stages, "write_csv", failing)
+    with pytest.raises(OSError):
+        stages.dissect(str(acts), str(probe_dir), str(tmp_path / "units.csv"), iou_out=str(tmp_path / "iou.h5"),
+                       bootstrap_out=str(tmp_path / "boot.csv"), cfg={"bootstrap": {"replicates": 3}})
+    import pruneinterp.io as io
+
+    monkeypatch.setattr(io, "write_csv", failing)
+    with pytest.raises(OSError):
+        mis.score_file(str(acts), str(probe_dir), str(tmp_path / "mis.csv"), cfg={"n_tasks": 2, "k": 2},
+                       tasks_out=str(tmp_path / "tasks.csv"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.h5"]
+
+
+def test_sigterm_removes_the_temporaries_and_exits_non_zero(tmp_path):
+    """SLURM sends SIGTERM at walltime or on scancel: the command stops with status 143 and leaves
+    no temporary behind; a SIGKILLed one leaves one, which the next job of that output removes."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    from types import SimpleNamespace
+
+    from pruneinterp.workflow import job
+
+    out = tmp_path / "probe"
+    proc = subprocess.Popen([sys.executable, "-m", "pruneinterp", "make-probe", "--out", str(out), "--n", "5000"],
+                            stderr=subprocess.PIPE, text=True)
+    tmp = tmp_path / ".probe.tmp"
+    deadline = time.time() + 60
+    while not (tmp / "images" / "shapes").is_dir() and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)  # mid-write
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(60) == 143
+    assert "terminated by signal" in proc.stderr.read()
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # neither the temporary nor a half probe
+    # SIGKILL: no cleanup can run ...
+    proc = subprocess.Popen([sys.executable, "-m", "pruneinterp", "make-probe", "--out", str(out), "--n", "5000"])
+    deadline = time.time() + 60
+    while not (tmp / "images" / "shapes").is_dir() and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(60)
+    (tmp_path / ".checkpoint.pt.abc123.tmp").write_bytes(b"half")  # as atomic_path leaves them
+    assert tmp.is_dir()
+    # ... so the next job that owns these outputs sweeps the orphans before it starts
+    smk = SimpleNamespace(log=[str(tmp_path / "job.log")], threads=1, rule="r", wildcards={},
+                          output=[str(out), str(tmp_path / "checkpoint.pt")])
+    with job(smk):
+        pass
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["job.log"]
+    assert "left by an earlier attempt" in (tmp_path / "job.log").read_text()
+    assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)

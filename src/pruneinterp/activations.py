@@ -90,11 +90,16 @@ def _extract(checkpoint: str | os.PathLike[str], probe_dir: str | os.PathLike[st
         handles.append(module.register_forward_hook(
             lambda _m, _i, output, name=name: captured.__setitem__(name, output.detach().float().cpu())))
     n = len(probe) if n_images is None else min(int(n_images), len(probe))
+    if n < 1:
+        raise InputError(f"{probe_dir}: the probe has no images to extract activations on")
+    identity = probe_identity(probe_dir)
     with atomic_path(out) as tmp, h5py.File(tmp, "w") as f:
         f.attrs["model"] = ckpt["model"]
         f.attrs["checkpoint_sha256"] = sha256(checkpoint)
         f.attrs["probe"] = str(Path(probe_dir))
         f.attrs["pruneinterp_version"] = __version__
+        for key, value in identity.items():
+            f.attrs[key] = value
         f.create_dataset("image_index", data=np.arange(n, dtype=np.int64))
         if probe.targets is not None:
             f.create_dataset("targets", data=probe.targets[:n])
@@ -121,10 +126,33 @@ def _extract(checkpoint: str | os.PathLike[str], probe_dir: str | os.PathLike[st
         h.remove()
 
 
-def check_probe_rows(activations: str | os.PathLike[str], image_index: np.ndarray, probe: Probe,
-                     probe_dir: str | os.PathLike[str]) -> None:
+def probe_identity(probe_dir: str | os.PathLike[str]) -> dict[str, object]:
+    """What identifies a probe set (Contract 2): the SHA-256 of its ``index.csv`` and its image count."""
+    index = Path(probe_dir) / "index.csv"
+    if not index.is_file():
+        raise InputError(f"{probe_dir}: not a probe directory (no index.csv)")
+    with open(index, "rb") as fh:
+        rows = max(0, sum(1 for _ in fh) - 1)
+    return {"probe_index_sha256": sha256(index), "probe_images": rows}
+
+
+def check_probe(f: h5py.File, activations: str | os.PathLike[str], probe: Probe,
+                probe_dir: str | os.PathLike[str]) -> np.ndarray:
+    """The file's ``image_index``, after checking that its activations were extracted on this probe:
+    same ``index.csv`` hash and image count as recorded at extraction (files from before the record
+    are checked by their row numbers only). Activations of another probe would otherwise give a
+    complete-looking wrong table."""
+    image_index = f["image_index"][:]
+    if "probe_index_sha256" in f.attrs:
+        have = probe_identity(probe_dir)
+        want = {"probe_index_sha256": str(f.attrs["probe_index_sha256"]), "probe_images": int(f.attrs["probe_images"])}
+        if have != want:
+            raise InputError(f"{activations}: extracted on another probe than {probe_dir} (index.csv sha256 "
+                             f"{want['probe_index_sha256'][:12]}…, {want['probe_images']} images; given "
+                             f"{have['probe_index_sha256'][:12]}…, {have['probe_images']} images)")
     if image_index.max(initial=-1) >= len(probe):
         raise InputError(f"{activations}: image_index exceeds the {len(probe)} images of {probe_dir}")
+    return image_index
 
 
 def open_activations(path: str | os.PathLike[str]) -> h5py.File:

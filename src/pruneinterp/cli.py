@@ -51,12 +51,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--n-probe", type=int, default=data.n_probe)
     s.add_argument("--seed", type=int, default=data.seed)
     s.add_argument("--spec", type=_json, default={}, help='generator options as JSON, e.g. \'{"size": 32}\'')
+    s.add_argument("--force", action="store_true",
+                   help="write into an existing directory that pruneinterp did not generate (default: refuse)")
 
     s = sub.add_parser("make-probe", help="generate a Broden-format probe set of shapes, with probe_stats.csv")
     s.add_argument("--out", required=True)
     s.add_argument("--n", type=int, default=data.n_probe)
     s.add_argument("--seed", type=int, default=data.seed)
     s.add_argument("--spec", type=_json, default={})
+    s.add_argument("--force", action="store_true",
+                   help="replace an existing directory that pruneinterp did not generate (default: refuse)")
 
     s = sub.add_parser("train", help="train a dense model (init, rewind, final checkpoints, metrics)")
     s.add_argument("--train", required=True, help="train.npz")
@@ -187,9 +191,9 @@ def run(args: argparse.Namespace) -> None:
 
     if args.stage == "make-data":
         stages.make_data(out_dir=args.out, n_train=args.n_train, n_val=args.n_val, n_probe=args.n_probe,
-                         seed=args.seed, spec=args.spec)
+                         seed=args.seed, spec=args.spec, force=args.force)
     elif args.stage == "make-probe":
-        stages.make_probe(out_dir=args.out, n=args.n, seed=args.seed, spec=args.spec)
+        stages.make_probe(out_dir=args.out, n=args.n, seed=args.seed, spec=args.spec, force=args.force)
     elif args.stage == "train":
         out = {k: f"{args.out_dir}/{k}.pt" for k in ("init", "rewind", "checkpoint")}
         out["metrics"] = f"{args.out_dir}/metrics.csv"
@@ -246,10 +250,11 @@ def run(args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from .io import InputError
+    from .io import InputError, exit_on_sigterm
 
     parser = build_parser()
     args = parser.parse_args(argv)
+    exit_on_sigterm()
     if args.threads:
         torch.set_num_threads(args.threads)
     try:

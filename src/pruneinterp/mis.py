@@ -411,9 +411,9 @@ def score_file(activations: str, probe_dir: str, out: str, cfg: "MISConfig | dic
     probe row)."""
     import pandas as pd
 
-    from .activations import check_probe_rows, class_accuracy, open_activations
+    from .activations import check_probe, class_accuracy, open_activations
     from .data.broden import Probe
-    from .io import InputError, write_csv
+    from .io import InputError, atomic_paths, write_csv
     from .settings import as_config
 
     config = as_config(MISConfig, cfg)
@@ -421,8 +421,7 @@ def score_file(activations: str, probe_dir: str, out: str, cfg: "MISConfig | dic
     similarity = load_backend(backend, weights, probe)
     frames, audits = [], []
     with open_activations(activations) as f:
-        image_index = f["image_index"][:]
-        check_probe_rows(activations, image_index, probe, probe_dir)
+        image_index = check_probe(f, activations, probe, probe_dir)
         available = list(f["layers"])
         for layer in layers or available:
             if layer not in available:
@@ -444,9 +443,12 @@ def score_file(activations: str, probe_dir: str, out: str, cfg: "MISConfig | dic
                 audits.append(audit.assign(layer=layer)[columns.MIS_TASKS])
         classes = class_accuracy(f, activations, probe_dir) if class_accuracy_out else None
     df = pd.concat(frames, ignore_index=True)
-    if tasks_out:
-        write_csv(pd.concat(audits, ignore_index=True) if audits else pd.DataFrame(columns=columns.MIS_TASKS), tasks_out)
-    if classes is not None:
-        write_csv(classes, class_accuracy_out)
-    write_csv(df, out)
+    with atomic_paths(tasks_out, class_accuracy_out if classes is not None else None, out) as tmps:
+        tasks_tmp, classes_tmp, out_tmp = tmps  # all or nothing
+        if tasks_tmp:
+            write_csv(pd.concat(audits, ignore_index=True) if audits else pd.DataFrame(columns=columns.MIS_TASKS),
+                      tasks_tmp)
+        if classes_tmp:
+            write_csv(classes, classes_tmp)
+        write_csv(df, out_tmp)
     return df

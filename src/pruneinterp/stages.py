@@ -22,7 +22,7 @@ from . import columns, retraining
 from .data import shapes
 from .data.broden import Probe, write_shapes_probe
 from .data.shapes import DataConfig
-from .io import InputError, atomic_path, load_checkpoint, save_checkpoint, write_csv
+from .io import InputError, atomic_path, atomic_paths, load_checkpoint, save_checkpoint, write_csv
 from .models import build_model
 from .pruning import PruneConfig, clean_state_dict, derive_seed, masked, prune_masks, select_layers, sparsity
 from .retraining import FinetuneConfig
@@ -37,21 +37,31 @@ if TYPE_CHECKING:
 
 def make_data(out_dir: str | os.PathLike[str], n_train: int = DataConfig.n_train, n_val: int = DataConfig.n_val,
               n_probe: int = DataConfig.n_probe, seed: int = DataConfig.seed,
-              spec: dict[str, Any] | None = None) -> None:
-    """Generate the shapes dataset: ``train.npz``, ``val.npz`` and the Broden-format ``probe/``."""
+              spec: dict[str, Any] | None = None, force: bool = False) -> None:
+    """Generate the shapes dataset: ``train.npz``, ``val.npz`` and the Broden-format ``probe/``. An
+    existing, non-empty ``out_dir`` is written into only if pruneinterp generated it, or ``force``."""
+    from .io import check_replaceable, mark
+
     out = Path(out_dir)
+    check_replaceable(out, force)
+    check_replaceable(out / "probe", force)  # before anything is written
+    for name, n in (("n_train", n_train), ("n_val", n_val), ("n_probe", n_probe)):
+        if n < 1:
+            raise InputError(f"{name} must be at least 1; got {n}")
     sp = shapes.ShapesSpec(**(spec or {}))
+    out.mkdir(parents=True, exist_ok=True)
+    mark(out, "make-data")
     for split, n in (("train", n_train), ("val", n_val)):
         images, targets = shapes.generate_arrays(sp, n, seed, split)
         with atomic_path(out / f"{split}.npz") as tmp:
             with open(tmp, "wb") as f:
                 np.savez(f, images=images, targets=targets, classes=np.array(shapes.SHAPES))
-    write_shapes_probe(out / "probe", n_probe, seed, sp)
+    write_shapes_probe(out / "probe", n_probe, seed, sp, force=force)
 
 
 def make_probe(out_dir: str | os.PathLike[str], n: int = DataConfig.n_probe, seed: int = DataConfig.seed,
-               spec: dict[str, Any] | None = None) -> None:
-    write_shapes_probe(out_dir, n, seed, shapes.ShapesSpec(**(spec or {})))
+               spec: dict[str, Any] | None = None, force: bool = False) -> None:
+    write_shapes_probe(out_dir, n, seed, shapes.ShapesSpec(**(spec or {})), force=force)
 
 
 def load_split(path: str | os.PathLike[str]) -> tuple[Any, torch.Tensor]:
@@ -198,7 +208,7 @@ def dissect(activations: str, probe_dir: str, out: str, cfg: "DissectConfig | di
     (best label per unit) to ``out``; optionally the full IoU matrices (HDF5) to ``iou_out`` and,
     with ``bootstrap_out`` and ``cfg.bootstrap.replicates`` > 0, per-replicate counts of
     interpretable units and unique concepts to ``bootstrap_out``."""
-    from .activations import check_probe_rows, open_activations
+    from .activations import check_probe, open_activations
     from .dissection import DissectConfig, dissect_layer, write_iou_file
 
     cfg = as_config(DissectConfig, cfg)
@@ -208,8 +218,7 @@ def dissect(activations: str, probe_dir: str, out: str, cfg: "DissectConfig | di
     tables, boots, results = [], [], {}
     with open_activations(activations) as f:
         available = list(f["layers"])
-        image_index = f["image_index"][:]
-        check_probe_rows(activations, image_index, probe, probe_dir)
+        image_index = check_probe(f, activations, probe, probe_dir)
         for layer in layers or available:
             if layer not in available:
                 raise InputError(f"{activations}: no layer {layer!r}; available: {', '.join(available)}")
@@ -230,14 +239,15 @@ def dissect(activations: str, probe_dir: str, out: str, cfg: "DissectConfig | di
             boots.append(d.bootstrap_table(layer, cfg.iou_threshold))
         source_attrs = {"model": str(f.attrs.get("model", "")), "checkpoint_sha256": str(f.attrs.get("checkpoint_sha256", ""))}
     df = pd.concat(tables, ignore_index=True)
-    if iou_out:
-        write_iou_file(iou_out, results, {"activations": str(activations), "probe": str(probe_dir),
-                                          "quantile": cfg.quantile, **source_attrs})
-    if bootstrap_out:
-        frames = [b for b in boots if len(b)]
-        write_csv(pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns.DISSECTION_BOOTSTRAP),
-                  bootstrap_out)
-    write_csv(df, out)
+    with atomic_paths(iou_out, bootstrap_out, out) as (iou_tmp, boot_tmp, out_tmp):  # all or nothing
+        if iou_tmp:
+            write_iou_file(iou_tmp, results, {"activations": str(activations), "probe": str(probe_dir),
+                                              "quantile": cfg.quantile, **source_attrs})
+        if boot_tmp:
+            frames = [b for b in boots if len(b)]
+            write_csv(pd.concat(frames, ignore_index=True) if frames
+                      else pd.DataFrame(columns=columns.DISSECTION_BOOTSTRAP), boot_tmp)
+        write_csv(df, out_tmp)
     return df
 
 
@@ -261,6 +271,10 @@ def similarity(a_path: str, b_path: str, out: str, cfg: "SimilarityConfig | dict
         if len(ia) != len(ib) or (ia != ib).any():
             raise InputError(f"{a_path} and {b_path} do not hold the same probe images in the same order "
                              f"({len(ia)} vs {len(ib)} images)")
+        ha, hb = (str(f.attrs.get("probe_index_sha256", "")) for f in (fa, fb))
+        if ha and hb and ha != hb:
+            raise InputError(f"{a_path} and {b_path} were extracted on different probes (index.csv sha256 "
+                             f"{ha[:12]}… vs {hb[:12]}…)")
         if pairs is None:
             common = [name for name in fa["layers"] if name in fb["layers"]]
             wanted = layers or common

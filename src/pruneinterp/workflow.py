@@ -13,7 +13,9 @@ from typing import Any, Iterator
 
 @contextlib.contextmanager
 def job(smk: Any) -> Iterator[None]:
-    """Send stdout/stderr of the job to its log file, set the threads of torch and BLAS, and log timing."""
+    """Send stdout/stderr of the job to its log file, set the threads of torch and BLAS, remove the
+    temporaries a killed earlier attempt left beside the job's outputs, turn SIGTERM into a clean
+    exit (temporaries removed, status 143), and log timing."""
     log_path = smk.log[0] if len(smk.log) else None
     stream = open(log_path, "w") if log_path else sys.stderr
     old_out, old_err = sys.stdout, sys.stderr
@@ -28,6 +30,11 @@ def job(smk: Any) -> Iterator[None]:
                 os.environ[var] = str(threads)
         start = time.time()
         print(f"rule {smk.rule}: wildcards={dict(smk.wildcards)} threads={smk.threads}", flush=True)
+        from .io import exit_on_sigterm, sweep_temporaries
+
+        exit_on_sigterm()
+        for stale in sweep_temporaries(list(smk.output)):
+            print(f"removed {stale}, left by an earlier attempt that was killed", flush=True)
         try:
             yield
         except BaseException:

@@ -43,16 +43,40 @@ def decode_seg(rgb: np.ndarray) -> np.ndarray:
     return rgb[..., 0].astype(np.int32) + 256 * rgb[..., 1].astype(np.int32)
 
 
-def write_shapes_probe(out_dir: str | os.PathLike[str], n: int, seed: int, spec: shapes.ShapesSpec) -> None:
+def write_shapes_probe(out_dir: str | os.PathLike[str], n: int, seed: int, spec: shapes.ShapesSpec,
+                       force: bool = False) -> None:
     """Generate ``n`` probe images and write them in the Broden layout, with ``probe_stats.csv``
     (:func:`probe_stats`). The directory appears only when complete (written under a temporary name,
-    then renamed)."""
+    then renamed). An existing ``out_dir`` is replaced only if pruneinterp generated it (its marker
+    file) or ``force``: never a real Broden copy given by mistake."""
+    from ..io import check_replaceable
+
     out_dir = Path(out_dir)
+    if n < 1:
+        raise InputError(f"probe size must be at least 1 image; got {n}")
+    check_replaceable(out_dir, force)
     tmp = out_dir.with_name(f".{out_dir.name}.tmp")
     if tmp.exists():
         import shutil
 
         shutil.rmtree(tmp)
+    try:
+        _write_probe_into(tmp, n, seed, spec)
+        if out_dir.exists():
+            import shutil
+
+            shutil.rmtree(out_dir)
+        os.replace(tmp, out_dir)
+    finally:
+        if tmp.exists():  # failed or interrupted (SIGTERM): no half-written probe stays behind
+            import shutil
+
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _write_probe_into(tmp: Path, n: int, seed: int, spec: shapes.ShapesSpec) -> None:
+    from ..io import mark
+
     (tmp / "images" / "shapes").mkdir(parents=True)
     names = shapes.label_names()
     n_labels = len(names)
@@ -96,11 +120,7 @@ def write_shapes_probe(out_dir: str | os.PathLike[str], n: int, seed: int, spec:
                      ).to_csv(tmp / f"c_{cat}.csv", index=False)
     pd.DataFrame(cat_rows).to_csv(tmp / "category.csv", index=False)
     probe_stats(Probe(tmp)).to_csv(tmp / "probe_stats.csv", index=False)
-    if out_dir.exists():
-        import shutil
-
-        shutil.rmtree(out_dir)
-    os.replace(tmp, out_dir)
+    mark(tmp, "make-probe")
 
 
 @dataclass
