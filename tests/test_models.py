@@ -119,3 +119,21 @@ def test_receptive_field_maps_compose_as_netdissect():
     r = build_model("resnet18", num_classes=10)
     (o, s, t) = fieldmap(r, "layer4")
     assert t == (32, 32) and s[0] // 2 + o[0] == 0 and s == (435, 435)
+
+
+def test_the_configs_architecture_table_matches_the_models():
+    """pruneinterp.architectures (what the dry run checks the config against, without torch) lists
+    exactly each model's constructor arguments and unit layers."""
+    import inspect
+
+    from pruneinterp.architectures import KWARGS, UNIT_LAYERS
+    from pruneinterp.models import MODELS
+
+    assert set(KWARGS) == set(UNIT_LAYERS) == set(MODELS)
+    for arch, build in MODELS.items():
+        params = [p for p in inspect.signature(build).parameters if p != "num_classes" and not p.startswith("_")]
+        assert sorted(params) == sorted(KWARGS[arch]), arch
+    for arch in ("convnet", "resnet"):  # the torchvision ones carry the same attribute (set in their builder)
+        assert tuple(MODELS[arch].unit_layers) == UNIT_LAYERS[arch]
+    net = build_model("resnet18", num_classes=3, small_input=True)
+    assert tuple(net.unit_layers) == UNIT_LAYERS["resnet18"]

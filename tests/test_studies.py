@@ -148,7 +148,18 @@ def _vrs_arms(c):
     (lambda c: c["studies"]["blakeney"]["arms"][1].pop("levels"), "studies.blakeney.arms[1].levels is required"),
     (lambda c: c["studies"]["frankle_bau"].__setitem__("model", "nope"),
      "studies.frankle_bau.model = 'nope'; allowed: resnet, resnet-w4"),
-    (lambda c: c["mis"].__setitem__("layers", ["conv1"]), "mis.layers contains 'conv1', which is not extracted"),
+    (lambda c: c["mis"].__setitem__("layers", ["layer1"]), "mis.layers contains 'layer1', which is not extracted"),
+    (lambda c: c["mis"].__setitem__("layers", ["conv1"]), "mis.layers contains 'conv1', not a unit layer of model "
+                                                         "resnet-w4 (arch resnet, studies.frankle_bau); allowed: "
+                                                         "layer1, layer2, layer3, layer4, fc"),
+    (lambda c: c["extract"].__setitem__("layers", ["layer4", "layr3"]), "extract.layers contains 'layr3'"),
+    (lambda c: c["similarity"].__setitem__("layers", ["conv2"]), "similarity.layers contains 'conv2'"),
+    (lambda c: c["models"]["resnet-w4"]["kwargs"].__setitem__("width", 8),
+     "models.resnet-w4.kwargs.width: not an argument of arch resnet; allowed: widths, strides, blocks, in_channels"),
+    (lambda c: c["studies"].__setitem__("franke_bau", c["studies"]["frankle_bau"]),
+     "studies.franke_bau: unknown study (it would make no jobs); allowed: blakeney, frankle_bau, von_rad_seuffert"),
+    (lambda c: c["data"].update(source="imagefolder", train_dir="/no/such/train", val_dir="/tmp", probe_dir="/tmp"),
+     "data.train_dir = '/no/such/train': no such directory"),
     (lambda c: _vrs_arms(c).pop(0), "figures.vrs_fig1 needs an arm of studies.von_rad_seuffert with method "
                                      "magnitude_global, schedule oneshot and retrain none"),
     (lambda c: c["figures"]["fb_fig3"].__setitem__("seed", 7), "figures.fb_fig3.seed = 7; allowed: [0, 1]"),

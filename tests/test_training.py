@@ -134,3 +134,85 @@ def test_a_rewound_run_sees_the_dense_runs_augmented_batches(dense, monkeypatch)
     assert sorted(rewound) == sorted(k for k in full if k[0] * steps + k[1] >= 3)
     for key, batch in rewound.items():
         assert torch.equal(batch, full[key]), key
+
+
+def test_a_killed_training_run_resumes_from_its_last_epoch_with_identical_weights(tmp_path):
+    """The dense stage saves its state after every epoch; a run SIGKILLed in epoch 3 and started
+    again continues from epoch 2 and writes byte-identical files (checkpoints, metrics) to an
+    uninterrupted run's; the state file is gone at the end."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    stages.make_data(tmp_path / "d", 1500, 64, 4, 0)
+    cfg = '{"epochs": 4, "batch_size": 32, "lr": 0.05, "precision": "fp32"}'
+
+    def command(out):
+        return [sys.executable, "-m", "pruneinterp", "--threads", "1", "train", "--train",
+                str(tmp_path / "d/train.npz"), "--val", str(tmp_path / "d/val.npz"), "--out-dir", str(out),
+                "--model-kwargs", '{"width": 8}', "--train-config", cfg, "--rewind-iteration", "5"]
+
+    subprocess.run(command(tmp_path / "whole"), check=True, capture_output=True)
+    state = tmp_path / "killed" / ".checkpoint.pt.resume"
+    proc = subprocess.Popen(command(tmp_path / "killed"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if state.is_file() and torch.load(state, weights_only=True)["epoch"] >= 2:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(30)
+    assert state.is_file() and not (tmp_path / "killed/checkpoint.pt").exists()
+    rerun = subprocess.run(command(tmp_path / "killed"), check=True, capture_output=True, text=True)
+    assert "resuming from epoch" in rerun.stdout + rerun.stderr
+    for name in ("init.pt", "rewind.pt", "checkpoint.pt", "metrics.csv"):
+        assert (tmp_path / "whole" / name).read_bytes() == (tmp_path / "killed" / name).read_bytes(), name
+    assert not state.exists()
+
+
+def test_resuming_a_masked_retraining_gives_the_uninterrupted_weights(dense, tmp_path):
+    """The same for a retraining with masks and rewinding (start at iteration 3): interrupted after
+    epoch 1 (an exception, as a kill would), resumed, equal to the uninterrupted run; masked weights
+    stay 0."""
+    d, out = dense
+    stages.prune(out["checkpoint"], str(tmp_path / "pruned.pt"), "magnitude_global", 0.5)
+    masks = load_checkpoint(tmp_path / "pruned.pt")["masks"]
+    rewind = load_checkpoint(out["rewind"])
+    data = {"train": stages.load_split(d / "train.npz"), "val": stages.load_split(d / "val.npz")}
+    cfg = TrainConfig(**{**CFG, "epochs": 3})
+    norm = Normalizer(**rewind["normalization"])
+
+    def start():
+        net = build_model("convnet", **rewind["model_kwargs"])
+        net.load_state_dict(rewind["state_dict"])
+        return net
+
+    whole = start()
+    expected = train(whole, data, cfg, 0, norm, masks=masks, start_iteration=3)
+
+    class Killed(Exception):
+        pass
+
+    def kill(epoch, _model):
+        if epoch == 1:
+            raise Killed
+
+    state = str(tmp_path / ".resume")
+    with pytest.raises(Killed):
+        train(start(), data, cfg, 0, norm, masks=masks, start_iteration=3, resume=state, on_epoch=kill)
+    resumed = start()
+    got = train(resumed, data, cfg, 0, norm, masks=masks, start_iteration=3, resume=state)
+    assert got.metrics == expected.metrics
+    for key, value in whole.state_dict().items():
+        assert torch.equal(value, resumed.state_dict()[key]), key
+    for key, m in masks.items():
+        assert (resumed.state_dict()[key][~m] == 0).all()
+    # a state saved under other settings is not resumed
+    with pytest.raises(Killed):
+        train(start(), data, cfg, 0, norm, masks=masks, start_iteration=3, resume=state, on_epoch=kill)
+    other = TrainConfig(**{**CFG, "epochs": 3, "lr": 0.07})
+    fresh = train(start(), data, other, 0, norm, masks=masks, start_iteration=3, resume=state)
+    assert len(fresh.metrics) == len(expected.metrics)
+    assert fresh.metrics[1] != expected.metrics[1]  # epoch 1 val: trained again at the new lr, not the saved state

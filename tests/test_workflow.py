@@ -215,6 +215,27 @@ def test_invalid_config_fails_before_any_job_naming_the_key(tmp_path, edit, key,
     assert not (wd / "results").exists()
 
 
+@pytest.mark.parametrize("edit, line", [
+    (lambda c: c.__setitem__("trian", {"epochs": 2}), "trian: unknown key; allowed top-level keys: data, device"),
+    (lambda c: c["studies"]["frankle_bau"].__setitem__("seeds", [0, "one"]),
+     "studies.frankle_bau.seeds[1] = 'one'; must be integer"),
+    (lambda c: c["dissect"].__setitem__("upsample", "nearest"),
+     "dissect.upsample = 'nearest'; allowed: bilinear, fieldmap"),
+])
+def test_a_schema_violation_is_one_short_message_naming_the_key_path(tmp_path, edit, line):
+    """Snakemake's own validate prints the whole schema and config (900 lines for one typo); the
+    workflow reports the key path, the value and what is allowed, in at most 5 lines, before any job."""
+    wd = _copy_workflow(tmp_path)
+    cfg = yaml.safe_load((wd / "config/test.yaml").read_text())
+    edit(cfg)
+    (wd / "config/test.yaml").write_text(yaml.safe_dump(cfg))
+    proc = _smk(wd, check=False)
+    output = (proc.stdout + proc.stderr).strip().splitlines()
+    assert proc.returncode != 0 and any(line in text for text in output), output
+    assert len(output) <= 5, output
+    assert not (wd / "results").exists()
+
+
 def test_new_finetuning_lr_reruns_only_the_finetuned_runs(workflow_run):
     cfg = yaml.safe_load((workflow_run / "config/test.yaml").read_text())
     cfg.setdefault("finetune", {}).setdefault("sgd", {})["lr"] = 0.02

@@ -142,6 +142,22 @@ def exit_on_sigterm() -> None:
         pass
 
 
+def tree_signature(root: str | os.PathLike[str]) -> str:
+    """A short hash of a directory tree's shape: every directory's relative path and modification
+    time. Adding, removing or renaming a file changes its directory's mtime, so the signature; a file
+    rewritten in place does not (touch its directory). Only directories are stat'ed, so an ImageNet
+    tree (1 000 class folders, 1.28 M files) is read in about a second."""
+    h = hashlib.sha256()
+    root = Path(root)
+    stack = [root]
+    while stack:
+        d = stack.pop()
+        h.update(f"{d.relative_to(root).as_posix()}\0{d.stat().st_mtime_ns}\0".encode())
+        with os.scandir(d) as entries:
+            stack.extend(sorted((Path(e.path) for e in entries if e.is_dir(follow_symlinks=True)), reverse=True))
+    return h.hexdigest()[:16]
+
+
 def write_csv(df: Any, path: str | os.PathLike[str]) -> None:
     with atomic_path(path) as tmp:
         df.to_csv(tmp, index=False)

@@ -139,7 +139,7 @@ class SmallResNet(nn.Module):
 
 
 def _resnet(arch: str) -> Callable[..., nn.Module]:
-    def build(num_classes: int = 1000, small_input: bool = False, **_: object) -> nn.Module:
+    def build(num_classes: int = 1000, small_input: bool = False) -> nn.Module:
         import torchvision
 
         model = getattr(torchvision.models, arch)(weights=None, num_classes=num_classes)

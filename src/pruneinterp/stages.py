@@ -95,6 +95,14 @@ def _metrics_frame(rows: list[dict[str, Any]], ident: dict[str, Any]) -> pd.Data
     return df[columns.METRICS]
 
 
+def resume_path(checkpoint: str | os.PathLike[str]) -> str:
+    """Where a training run that will write ``checkpoint`` keeps its per-epoch state until it
+    completes (:func:`pruneinterp.training.train`'s ``resume``): a hidden file beside it, which a
+    killed job leaves for its rerun (Snakemake removes only a failed job's outputs)."""
+    path = Path(checkpoint)
+    return str(path.with_name(f".{path.name}.resume"))
+
+
 def train_dense(train_path: str, val_path: str, out: dict[str, str], model: str,
                 model_kwargs: dict[str, Any] | None = None, train_cfg: TrainConfig | dict[str, Any] | None = None,
                 seed: int = 0, rewind_iteration: int = 0, device: str = "cpu") -> None:
@@ -108,7 +116,8 @@ def train_dense(train_path: str, val_path: str, out: dict[str, str], model: str,
     images = data["train"][0]
     # the input normalisation: from all training images in memory, or a seeded sample of those on disk
     norm = Normalizer.fit(images.sample(2000, seed) if hasattr(images, "sample") else images.numpy())
-    result = train(net, data, cfg, seed, norm, capture_iterations=(0, rewind_iteration), device=resolve_device(device))
+    result = train(net, data, cfg, seed, norm, capture_iterations=(0, rewind_iteration), device=resolve_device(device),
+                   resume=resume_path(out["checkpoint"]))
     common = {"model": model, "model_kwargs": kwargs, "normalization": vars(norm), "masks": {}, "seed": seed}
     save_checkpoint(out["init"], {**common, "state_dict": result.captured[0], "iteration": 0})
     save_checkpoint(out["rewind"], {**common, "state_dict": result.captured[rewind_iteration],
@@ -191,7 +200,8 @@ def retrain(pruned_path: str, train_path: str, val_path: str, out: dict[str, str
         torch.manual_seed(seed)
         result = train(net, data, start.cfg, seed, norm, masks=masks, start_iteration=start.iteration, device=dev,
                        evaluate_before=strat.optimizer is not None,
-                       on_epoch=save_epoch if epochs_dir is not None else None)
+                       on_epoch=save_epoch if epochs_dir is not None else None,
+                       resume=resume_path(out["checkpoint"]) if epochs_dir is None else None)
         metrics = result.metrics
     save_checkpoint(out["checkpoint"], {**keep, "state_dict": net.state_dict(), "masks": masks, "sparsity": sp,
                                         "prunable_layers": pruned.get("prunable_layers"), "level": level,

@@ -13,11 +13,13 @@ Paths come from :mod:`pruneinterp.paths`. Nothing here imports torch: this runs 
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from . import paths
+from .architectures import KWARGS, UNIT_LAYERS
 from .figures.spec import FIGURES, Figure
 from .retraining import STRATEGIES
 
@@ -178,7 +180,17 @@ class Data:
         for key in ("train_dir", "val_dir", "probe_dir"):
             if not d.get(key):
                 raise ConfigError(f"data.{key} is required for data.source imagefolder")
+            if not os.path.isdir(d[key]):
+                raise ConfigError(f"data.{key} = {d[key]!r}: no such directory (allowed: an existing directory; "
+                                  f"{'a Broden-format probe' if key == 'probe_dir' else 'an ImageFolder tree'})")
         return cls("imagefolder", root, f"{root}/train.csv", f"{root}/val.csv", d["probe_dir"])
+
+    def tree_params(self, config: dict[str, Any]) -> dict[str, str]:
+        """What the index of the ImageFolder splits depends on besides the paths: the trees' shapes
+        (:func:`pruneinterp.io.tree_signature`), so that adding or removing images re-indexes."""
+        from .io import tree_signature
+
+        return {key: tree_signature(config[key]) for key in ("train_dir", "val_dir")}
 
 
 @dataclass(frozen=True)
@@ -242,8 +254,17 @@ class Plan:
         for model in models:
             if not _safe_name(model):
                 raise ConfigError(f"models.{model}: a model id is used in paths; allowed: letters, digits, _ and -")
+        for model, spec in models.items():
+            allowed = KWARGS.get(spec["arch"], ())
+            for key in spec.get("kwargs") or {}:
+                if key not in allowed:
+                    raise ConfigError(f"models.{model}.kwargs.{key}: not an argument of arch {spec['arch']}; "
+                                      f"allowed: {', '.join(allowed) or 'none'}")
+        known = sorted({spec.study for spec in FIGURES.values()})
         self.studies: dict[str, Study] = {}
         for name, cfg in config["studies"].items():
+            if name not in known:
+                raise ConfigError(f"studies.{name}: unknown study (it would make no jobs); allowed: {', '.join(known)}")
             if not cfg.get("enabled", True):
                 continue
             if cfg["model"] not in models:
@@ -263,6 +284,7 @@ class Plan:
             if len(fb) != 1 or len(fb[0].retrain) != 1:
                 raise ConfigError("studies.frankle_bau.arms must be exactly one arm with one retrain strategy "
                                   "(the figures fb_fig1-4 draw one pruning chain per seed)")
+        self._check_unit_layers()
         extracted = config["extract"]["layers"]
         checks = [("dissect.layers", config["dissect"]["layers"])]
         if any(s.mis for s in self.studies.values()):
@@ -281,6 +303,25 @@ class Plan:
             if self.figure_enabled(name):
                 self._check_figure(spec, self.figure_settings[name])
         self.epoch_run = self._epoch_run()
+
+    def _check_unit_layers(self) -> None:
+        """Every layer the analyses name is a unit layer of every model they run on: a typo would
+        otherwise fail each extraction job, after all the training."""
+        c = self.config
+        wanted = {"extract.layers": (c["extract"]["layers"], lambda s: s.dissect or s.mis),
+                  "dissect.layers": (c["dissect"]["layers"], lambda s: s.dissect),
+                  "mis.layers": (c["mis"]["layers"], lambda s: s.mis),
+                  "similarity.layers": (c["similarity"]["layers"], lambda s: s.similarity)}
+        for key, (layers, uses) in wanted.items():
+            for study in self.studies.values():
+                if not uses(study):
+                    continue
+                arch = c["models"][study.model]["arch"]
+                units = UNIT_LAYERS.get(arch, ())
+                for layer in layers:
+                    if layer not in units:
+                        raise ConfigError(f"{key} contains {layer!r}, not a unit layer of model {study.model} "
+                                          f"(arch {arch}, studies.{study.name}); allowed: {', '.join(units)}")
 
     # ---- figures ---------------------------------------------------------------------------
 

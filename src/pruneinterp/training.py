@@ -147,6 +147,7 @@ def train(
     device: torch.device | str = "cpu",
     on_epoch: Callable[[int, nn.Module], None] | None = None,
     evaluate_before: bool = False,
+    resume: str | None = None,
 ) -> TrainResult:
     """Train ``model`` in place on ``data['train']``, evaluating on every split after each epoch.
 
@@ -157,6 +158,12 @@ def train(
     Masks are enforced for the whole run and the model is returned with them made permanent.
     ``evaluate_before`` adds epoch-0 rows (the held-out splits before any step), e.g. the accuracy
     of a pruned network before fine-tuning.
+
+    ``resume`` names a file where the run's state (weights, optimiser, metrics, captured states) is
+    saved after every epoch but the last: a run killed mid-way (a cluster's walltime, a pre-empted
+    node) and started again with the same arguments continues from its last finished epoch and ends
+    with exactly the weights of an uninterrupted run. A state saved by a run with other arguments is
+    ignored; the file is removed when the run completes.
     """
     device = torch.device(device)
     model.to(device)
@@ -164,14 +171,15 @@ def train(
         model.to(memory_format=torch.channels_last)
     with masked(model, {k: v.to(device) for k, v in (masks or {}).items()}):
         result = _train_loop(model, data, cfg, seed, norm, start_iteration, capture_iterations, device, on_epoch,
-                             evaluate_before)
+                             evaluate_before, resume)
         model.to("cpu").to(memory_format=torch.contiguous_format)
     return result
 
 
 def _train_loop(model: nn.Module, data: dict[str, tuple[torch.Tensor, torch.Tensor]], cfg: TrainConfig, seed: int,
                 norm: Normalizer, start_iteration: int, capture_iterations: tuple[int, ...], device: torch.device,
-                on_epoch: Callable[[int, nn.Module], None] | None, evaluate_before: bool) -> TrainResult:
+                on_epoch: Callable[[int, nn.Module], None] | None, evaluate_before: bool,
+                resume: str | None = None) -> TrainResult:
     """The iterations of :func:`train`, on a model already on ``device`` with its masks attached
     (so the optimiser holds the masked parameters' originals)."""
     x_train, y_train = data["train"]
@@ -191,17 +199,27 @@ def _train_loop(model: nn.Module, data: dict[str, tuple[torch.Tensor, torch.Tens
     else:
         opt = torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum)
     result = TrainResult()
-    if evaluate_before:
+    it = start_iteration
+    first_epoch = start_iteration // steps
+    fingerprint = _fingerprint(model, cfg, seed, start_iteration, n, capture_iterations) if resume else ""
+    saved = _load_resume(resume, fingerprint)
+    if saved is not None:
+        model.load_state_dict(saved["model"])
+        opt.load_state_dict(saved["optimizer"])
+        result.metrics, result.captured = saved["metrics"], saved["captured"]
+        it, first_epoch = int(saved["iteration"]), int(saved["epoch"])
+        print(f"resuming from epoch {first_epoch} (iteration {it}) saved in {resume}", flush=True)
+    elif evaluate_before:
         _evaluate_splits(model, data, cfg, norm, device, 0, result)
     autocast = cfg.precision == "bf16"
-    it = start_iteration
 
     def capture() -> None:
         if it in capture_iterations:
             result.captured[it] = clean_state_dict(model)
 
-    capture()
-    for epoch in range(start_iteration // steps, cfg.epochs):
+    if saved is None:
+        capture()
+    for epoch in range(first_epoch, cfg.epochs):
         gen = torch.Generator().manual_seed(seed * 100_003 + epoch)
         order = torch.randperm(n, generator=gen)
         model.train()
@@ -228,6 +246,48 @@ def _train_loop(model: nn.Module, data: dict[str, tuple[torch.Tensor, torch.Tens
         result.metrics.append({"epoch": epoch + 1, "split": "train_running", "top1": correct / seen,
                                "loss": loss_sum / seen})
         _evaluate_splits(model, data, cfg, norm, device, epoch + 1, result)
+        if resume and epoch + 1 < cfg.epochs:
+            _save_resume(resume, {"fingerprint": fingerprint, "model": model.state_dict(),
+                                  "optimizer": opt.state_dict(), "metrics": result.metrics,
+                                  "captured": result.captured, "iteration": it, "epoch": epoch + 1})
         if on_epoch is not None:
             on_epoch(epoch + 1, model)
+    if resume:
+        import os
+
+        if os.path.exists(resume):
+            os.remove(resume)
     return result
+
+
+def _fingerprint(model: nn.Module, cfg: TrainConfig, seed: int, start_iteration: int, n: int,
+                 capture_iterations: tuple[int, ...]) -> str:
+    """What a saved state must match to be resumed: the settings, the data size and the starting
+    weights (and masks) of the run."""
+    import hashlib
+
+    h = hashlib.sha256(repr((sorted(vars(cfg).items()), seed, start_iteration, n, sorted(capture_iterations)))
+                       .encode())
+    for name, value in model.state_dict().items():
+        h.update(name.encode())
+        h.update(value.detach().float().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def _load_resume(path: str | None, fingerprint: str) -> dict[str, Any] | None:
+    import os
+
+    if not path or not os.path.exists(path):
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # a state cut short by the kill: start over
+        return None
+    return state if isinstance(state, dict) and state.get("fingerprint") == fingerprint else None
+
+
+def _save_resume(path: str, state: dict[str, Any]) -> None:
+    from .io import atomic_path
+
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        torch.save(state, f)

@@ -7,11 +7,13 @@ from snakemake.utils import validate
 
 sys.path.insert(0, f"{workflow.basedir}/src")  # the library beside the Snakefile, whatever Python runs this
 from pruneinterp import paths
+from pruneinterp.configcheck import check_config
 from pruneinterp.figures.spec import FIGURES
 from pruneinterp.studies import Plan, Run
 
 
-validate(config, schema="../schemas/config.schema.yaml", set_default=True)
+check_config(config, f"{workflow.basedir}/workflow/schemas/config.schema.yaml")  # one line per error
+validate(config, schema="../schemas/config.schema.yaml", set_default=True)  # and Snakemake's defaults
 PLAN = Plan(config)
 
 DATA = PLAN.data

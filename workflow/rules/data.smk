@@ -28,6 +28,7 @@ else:
             train_dir=config["data"]["train_dir"],
             val_dir=config["data"]["val_dir"],
             image_size=config["data"]["image_size"],
+            tree=PLAN.data.tree_params(config["data"]),  # re-index when images are added or removed
         resources:
             mem_mb=4000,
             runtime=60,
