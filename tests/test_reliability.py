@@ -203,3 +203,73 @@ def test_sigterm_removes_the_temporaries_and_exits_non_zero(tmp_path):
     assert "left by an earlier attempt" in (tmp_path / "job.log").read_text()
     assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def test_bad_files_and_options_are_one_line_never_a_traceback(tmp_path, capsys):
+    """A mask of another model, a malformed label.csv / targets.csv, a mistyped option, a read-only
+    output directory: one line naming the file or option, exit status 2."""
+    import os
+    import shutil
+
+    import pytest
+
+    from pruneinterp import stages
+    from pruneinterp.cli import main
+
+    d = tmp_path / "d"
+    assert main(["make-data", "--out", str(d), "--n-train", "64", "--n-val", "32", "--n-probe", "12"]) == 0
+    small, big = tmp_path / "m4", tmp_path / "m8"
+    for out, width in ((small, 4), (big, 8)):
+        assert main(["train", "--train", str(d / "train.npz"), "--val", str(d / "val.npz"), "--out-dir", str(out),
+                     "--model-kwargs", f'{{"width": {width}}}', "--train-config",
+                     '{"epochs": 1, "batch_size": 16, "precision": "fp32"}']) == 0
+        assert main(["prune", "--checkpoint", str(out / "checkpoint.pt"), "--out", str(out / "pruned.pt")]) == 0
+    mixed = load_checkpoint(small / "pruned.pt")
+    mixed["masks"] = load_checkpoint(big / "pruned.pt")["masks"]
+    save_checkpoint(tmp_path / "mixed.pt", {k: v for k, v in mixed.items() if k != "format"})
+    probe = tmp_path / "probe"
+    shutil.copytree(d / "probe", probe)
+    capsys.readouterr()
+    cases = [
+        (["retrain", "--pruned", str(tmp_path / "mixed.pt"), "--strategy", "finetune_sgd", "--train",
+          str(d / "train.npz"), "--val", str(d / "val.npz"), "--out-dir", str(tmp_path / "r")],
+         "mixed.pt: mask for 'features.conv1.conv.weight' has shape (8, 3, 3, 3)"),
+        (["prune", "--checkpoint", str(tmp_path / "mixed.pt"), "--out", str(tmp_path / "p.pt")],
+         "a mask of a different model"),
+        (["train", "--train", str(d / "train.npz"), "--val", str(d / "val.npz"), "--out-dir", str(tmp_path / "q"),
+          "--train-config", '{"epochs": "three"}'], "TrainConfig.epochs = 'three': must be an integer"),
+        (["train", "--train", str(d / "train.npz"), "--val", str(d / "val.npz"), "--out-dir", str(tmp_path / "q"),
+          "--train-config", '{"epochs": 2'], "--train-config: not valid JSON"),
+    ]
+    for argv, message in cases:
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and message in err, err
+    (probe / "label.csv").write_text("number,nam\n1,x\n")
+    with pytest.raises(Exception, match=r"label.csv: missing columns name, category"):
+        stages.Probe(probe)
+    shutil.copy(d / "probe" / "label.csv", probe / "label.csv")
+    (probe / "targets.csv").write_text("image,clas\n0,1\n")
+    with pytest.raises(Exception, match=r"targets.csv: missing column target"):
+        stages.Probe(probe)
+    capsys.readouterr()
+    if os.geteuid() != 0:  # root writes anywhere: a read-only directory stops only a normal user
+        locked = tmp_path / "locked"
+        locked.mkdir()
+        locked.chmod(0o500)
+        assert main(["prune", "--checkpoint", str(small / "checkpoint.pt"), "--out", str(locked / "p.pt")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "Permission denied" in err and str(locked) in err
+    import tempfile
+
+    def full(*_a, dir=None, **_k):  # a full disk, as the kernel reports it
+        raise OSError(28, "No space left on device", dir)
+
+    real = tempfile.mkstemp
+    tempfile.mkstemp = full
+    try:
+        assert main(["prune", "--checkpoint", str(small / "checkpoint.pt"), "--out", str(tmp_path / "f" / "p.pt")]) == 2
+    finally:
+        tempfile.mkstemp = real
+    err = capsys.readouterr().err.strip()
+    assert err == f"pruneinterp prune: error: {tmp_path / 'f'}: No space left on device", err

@@ -10,7 +10,7 @@ import argparse
 import json
 import sys
 from dataclasses import asdict
-from typing import Any, Sequence
+from typing import Any, NoReturn, Sequence
 
 import torch
 
@@ -38,8 +38,15 @@ def _fraction(text: str) -> float:
     return value
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad option is one line (with a pointer to --help), not the usage block."""
+
+    def error(self, message: str) -> "NoReturn":  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="pruneinterp", description=__doc__.splitlines()[0])
+    p = _Parser(prog="pruneinterp", description=__doc__.splitlines()[0])
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     sub = p.add_subparsers(dest="stage", required=True)
 
@@ -250,20 +257,23 @@ def run(args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from .io import InputError, exit_on_sigterm
+    from .io import InputError, exit_on_sigterm, one_line
 
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a bad option (2, already reported in one line)
+        return int(exc.code or 0)
     exit_on_sigterm()
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
         run(args)
-    except (InputError, ValueError, KeyError, FileNotFoundError) as exc:
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        print(f"pruneinterp {args.stage}: error: {msg}", file=sys.stderr)
+    except (InputError, ValueError, KeyError, OSError) as exc:
+        print(f"pruneinterp {args.stage}: error: {one_line(exc)}", file=sys.stderr)
         return 2
     return 0
+
 
 
 if __name__ == "__main__":

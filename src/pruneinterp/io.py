@@ -16,6 +16,15 @@ class InputError(Exception):
     """Bad input (file or option); the CLI prints it as one line and exits non-zero."""
 
 
+def one_line(exc: BaseException) -> str:
+    """An error as one line; an OS error (permission denied, disk full) names its file."""
+    if isinstance(exc, OSError) and exc.strerror:
+        where = exc.filename or ""
+        return f"{where}: {exc.strerror}" if where else exc.strerror
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)

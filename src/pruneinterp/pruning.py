@@ -67,13 +67,26 @@ def _split(param_name: str) -> tuple[str, str]:
     return module, param
 
 
-def attach_masks(model: nn.Module, masks: Masks) -> None:
-    """Enforce ``masks`` on ``model`` (forward pre-hooks) and zero the masked original values."""
+def check_masks(model: nn.Module, masks: Masks) -> None:
+    """Every mask names a parameter of ``model`` and has its shape (a mask of another model fails
+    here, in one sentence, instead of deep inside ``torch.nn.utils.prune``)."""
     modules = dict(model.named_modules())
     for key, mask in masks.items():
         name, param = _split(key)
-        if name not in modules or not isinstance(getattr(modules[name], param, None), torch.Tensor):
-            raise ValueError(f"mask for unknown parameter {key!r}")
+        target = getattr(modules[name], param, None) if name in modules else None
+        if not isinstance(target, torch.Tensor):
+            raise ValueError(f"mask for {key!r}, which the model does not have: a mask of a different model")
+        if tuple(mask.shape) != tuple(target.shape):
+            raise ValueError(f"mask for {key!r} has shape {tuple(mask.shape)}, the model's parameter "
+                             f"{tuple(target.shape)}: a mask of a different model")
+
+
+def attach_masks(model: nn.Module, masks: Masks) -> None:
+    """Enforce ``masks`` on ``model`` (forward pre-hooks) and zero the masked original values."""
+    check_masks(model, masks)
+    modules = dict(model.named_modules())
+    for key, mask in masks.items():
+        name, param = _split(key)
         module = modules[name]
         if hasattr(module, f"{param}_mask"):
             prune.remove(module, param)

@@ -27,7 +27,27 @@ def as_config(cls: type[T], value: "T | Mapping[str, Any] | None") -> T:
         raise ValueError(f"unknown {cls.__name__} settings {unknown}; allowed: {', '.join(kinds)}")
     # a nested settings dataclass (e.g. DissectConfig.bootstrap) may be given as a mapping too
     nested = {k: type(_default(kinds[k])) for k in value if is_dataclass(_default(kinds[k]))}
+    for k, v in value.items():
+        _check_type(cls.__name__, k, _default(kinds[k]), v)
     return cls(**{k: as_config(nested[k], v) if k in nested else v for k, v in value.items()})
+
+
+def _check_type(owner: str, key: str, default: Any, value: Any) -> None:
+    """A setting whose default is a bool, int, float or str must be one too (an int is a float)."""
+    if value is None or default is None:
+        return
+    if isinstance(default, bool):
+        ok, kind = isinstance(value, bool), "true or false"
+    elif isinstance(default, int):
+        ok, kind = isinstance(value, int) and not isinstance(value, bool), "an integer"
+    elif isinstance(default, float):
+        ok, kind = isinstance(value, (int, float)) and not isinstance(value, bool), "a number"
+    elif isinstance(default, str):
+        ok, kind = isinstance(value, str), "a string"
+    else:
+        return
+    if not ok:
+        raise ValueError(f"{owner}.{key} = {value!r}: must be {kind}")
 
 
 def _default(f: Any) -> Any:

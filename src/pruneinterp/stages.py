@@ -95,6 +95,21 @@ def _metrics_frame(rows: list[dict[str, Any]], ident: dict[str, Any]) -> pd.Data
     return df[columns.METRICS]
 
 
+def _network(ckpt: dict[str, Any], path: str | os.PathLike[str]) -> torch.nn.Module:
+    """The checkpoint's network with its weights, its masks checked against it; errors name the file."""
+    from .pruning import check_masks
+
+    try:
+        net = build_model(ckpt["model"], **ckpt["model_kwargs"])
+        net.load_state_dict(ckpt["state_dict"])
+        check_masks(net, ckpt.get("masks") or {})
+    except KeyError as exc:
+        raise InputError(f"{path}: checkpoint lacks {exc}") from None
+    except (RuntimeError, ValueError) as exc:
+        raise InputError(f"{path}: {str(exc).strip().splitlines()[0]}") from None
+    return net
+
+
 def resume_path(checkpoint: str | os.PathLike[str]) -> str:
     """Where a training run that will write ``checkpoint`` keeps its per-epoch state until it
     completes (:func:`pruneinterp.training.train`'s ``resume``): a hidden file beside it, which a
@@ -141,8 +156,7 @@ def prune(checkpoint: str, out: str, method: str = PruneConfig.method, fraction:
     Random methods draw from ``derive_seed(seed, "prune", level)``. The settings are
     :class:`~pruneinterp.pruning.PruneConfig`'s fields."""
     ckpt = load_checkpoint(checkpoint)
-    net = build_model(ckpt["model"], **ckpt["model_kwargs"])
-    net.load_state_dict(ckpt["state_dict"])
+    net = _network(ckpt, checkpoint)
     layers = select_layers(net, include, exclude)
     level = int(ckpt.get("level", 0)) + 1 if level is None else int(level)
     masks = prune_masks(method, net, fraction, layers, ckpt.get("masks", {}), seed=derive_seed(seed, "prune", level),
@@ -173,6 +187,7 @@ def retrain(pruned_path: str, train_path: str, val_path: str, out: dict[str, str
     """
     strat = retraining.get(strategy)
     pruned = load_checkpoint(pruned_path)
+    _network(pruned, pruned_path)  # a mask of another model: one line naming the file
     level = int(pruned["level"])
     data = {"train": load_split(train_path), "val": load_split(val_path)}
     norm = Normalizer(**pruned["normalization"])

@@ -37,8 +37,13 @@ def job(smk: Any) -> Iterator[None]:
             print(f"removed {stale}, left by an earlier attempt that was killed", flush=True)
         try:
             yield
-        except BaseException:
-            traceback.print_exc(file=stream)  # the job's log says why it failed
+        except BaseException as exc:
+            from .io import InputError, one_line
+
+            if isinstance(exc, (InputError, OSError)):  # bad input, no permission, disk full: one line
+                print(f"error: {one_line(exc)}", file=stream, flush=True)
+            else:
+                traceback.print_exc(file=stream)  # an unexpected failure: the whole story
             raise
         print(f"done in {time.time() - start:.1f} s", flush=True)
     finally:

@@ -146,17 +146,26 @@ class Probe:
             categories = pd.read_csv(self.root / "category.csv", keep_default_na=False)
         except Exception as exc:
             raise InputError(f"{self.root}: unreadable probe tables ({exc})") from None
-        missing = {"image", "ih", "iw", "sh", "sw"} - set(self.index.columns)
-        if missing:
-            raise InputError(f"{self.root / 'index.csv'}: missing columns {sorted(missing)}")
+        for name, table, required in (("index.csv", self.index, ("image", "ih", "iw", "sh", "sw")),
+                                      ("label.csv", labels, ("number", "name", "category")),
+                                      ("category.csv", categories, ("name",))):
+            missing = [c for c in required if c not in table.columns]
+            if missing:
+                raise InputError(f"{self.root / name}: missing column{'s' if len(missing) > 1 else ''} "
+                                 f"{', '.join(missing)} (Broden layout: {','.join(required)})")
         self.categories = [c for c in categories["name"] if c in self.index.columns]
         coverage = self._category_coverage()
         self.labels: list[Label] = []
-        for row in labels.itertuples():
-            if int(row.number) == 0:
+        try:
+            numbers = labels["number"].astype(int)
+        except ValueError:
+            raise InputError(f"{self.root / 'label.csv'}: column number must hold integers") from None
+        for number, row in zip(numbers, labels.itertuples()):
+            if number == 0:
                 continue
-            self.labels.append(Label(int(row.number), str(row.name),
-                                     self._primary(int(row.number), str(row.category), coverage)))
+            if number < 0:
+                raise InputError(f"{self.root / 'label.csv'}: label number {number} is negative")
+            self.labels.append(Label(int(number), str(row.name), self._primary(int(number), str(row.category), coverage)))
         self.label_numbers = np.array([lab.number for lab in self.labels])
         self.max_label = int(self.label_numbers.max()) if len(self.labels) else 0
         self.column_of = np.full(self.max_label + 1, -1, dtype=np.int64)  # label number -> column
@@ -173,6 +182,8 @@ class Probe:
         self.targets: np.ndarray | None = None
         if (self.root / "targets.csv").is_file():
             t = pd.read_csv(self.root / "targets.csv")
+            if "target" not in t.columns:
+                raise InputError(f"{self.root / 'targets.csv'}: missing column target (one class index per probe image)")
             self.targets = t["target"].to_numpy(dtype=np.int64)
 
     def _category_coverage(self) -> dict[int, list[float]]:
