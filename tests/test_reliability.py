@@ -273,3 +273,38 @@ def test_bad_files_and_options_are_one_line_never_a_traceback(tmp_path, capsys):
         tempfile.mkstemp = real
     err = capsys.readouterr().err.strip()
     assert err == f"pruneinterp prune: error: {tmp_path / 'f'}: No space left on device", err
+
+
+def test_the_imagefolder_index_depends_on_the_tree(tmp_path):
+    """Adding, removing or renaming an image changes the trees' signature, a param of the index rule,
+    so Snakemake re-indexes; the signature does not depend on where the tree is or when it is read."""
+    import os
+    import shutil
+
+    from pruneinterp.io import tree_signature
+
+    root = tmp_path / "train"
+    for cls in ("a", "b"):
+        (root / cls).mkdir(parents=True)
+        (root / cls / "1.jpg").write_bytes(b"x")
+    first = tree_signature(root)
+    assert tree_signature(root) == first
+    copy = tmp_path / "copy"
+    shutil.copytree(root, copy, copy_function=shutil.copy2)
+    for d in (copy, copy / "a", copy / "b"):  # same shape and times elsewhere: same signature
+        st = os.stat(root / d.relative_to(copy))
+        os.utime(d, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert tree_signature(copy) == first
+    changes = []
+    for change in (lambda: (root / "b" / "2.jpg").write_bytes(b"y"), lambda: (root / "a" / "1.jpg").unlink(),
+                   lambda: (root / "b" / "2.jpg").rename(root / "b" / "3.jpg"), lambda: (root / "c").mkdir()):
+        for d in (root, root / "a", root / "b"):  # an hour ago: the change's own mtime update must show
+            os.utime(d, ns=(0, os.stat(d).st_mtime_ns - 3_600_000_000_000))
+        before = tree_signature(root)
+        change()
+        changes.append(tree_signature(root) != before)
+    assert changes == [True] * 4
+    (root / "a" / "4.jpg").write_bytes(b"z")
+    settled = tree_signature(root)
+    (root / "a" / "4.jpg").write_bytes(b"rewritten in place")  # documented: not noticed
+    assert tree_signature(root) == settled
