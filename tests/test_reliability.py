@@ -308,3 +308,44 @@ def test_the_imagefolder_index_depends_on_the_tree(tmp_path):
     settled = tree_signature(root)
     (root / "a" / "4.jpg").write_bytes(b"rewritten in place")  # documented: not noticed
     assert tree_signature(root) == settled
+
+
+def test_every_stage_writes_the_same_bytes_when_run_again(tmp_path, monkeypatch):
+    """Same inputs, seed and machine: every .pt, .h5 and .csv of a stage chain (data, training,
+    pruning, retraining, extraction, dissection, MIS, similarity) is byte-identical in a second
+    directory (relative paths, as the workflow uses them)."""
+    from pruneinterp.cli import main
+
+    def chain() -> None:
+        steps = [
+            ["make-data", "--out", "d", "--n-train", "96", "--n-val", "32", "--n-probe", "40"],
+            ["train", "--train", "d/train.npz", "--val", "d/val.npz", "--out-dir", "dense", "--model", "resnet",
+             "--model-kwargs", '{"widths": [4, 8, 8, 8]}', "--train-config",
+             '{"epochs": 2, "batch_size": 32, "precision": "bf16"}', "--rewind-iteration", "2"],
+            ["prune", "--checkpoint", "dense/checkpoint.pt", "--out", "pruned.pt", "--fraction", "0.5"],
+            ["retrain", "--pruned", "pruned.pt", "--strategy", "rewind", "--rewind", "dense/rewind.pt", "--train",
+             "d/train.npz", "--val", "d/val.npz", "--out-dir", "level1", "--train-config",
+             '{"epochs": 2, "batch_size": 32, "precision": "bf16"}'],
+            ["extract", "--checkpoint", "level1/checkpoint.pt", "--probe", "d/probe", "--out", "a.h5",
+             "--layer", "layer3", "--layer", "layer4", "--layer", "fc"],
+            ["extract", "--checkpoint", "dense/checkpoint.pt", "--probe", "d/probe", "--out", "b.h5",
+             "--layer", "layer3", "--layer", "layer4", "--layer", "fc"],
+            ["dissect", "--activations", "a.h5", "--probe", "d/probe", "--out", "units.csv", "--layer", "layer4",
+             "--iou-out", "iou.h5", "--bootstrap-out", "boot.csv", "--bootstrap-replicates", "5"],
+            ["mis", "--activations", "a.h5", "--probe", "d/probe", "--out", "mis.csv", "--n-tasks", "2", "--k", "2",
+             "--tasks-out", "tasks.csv"],
+            ["similarity", "--a", "a.h5", "--b", "b.h5", "--out", "sim.csv"],
+        ]
+        for argv in steps:
+            assert main(argv) == 0, argv
+
+    files = {}
+    for name in ("one", "two"):
+        (tmp_path / name).mkdir()
+        monkeypatch.chdir(tmp_path / name)
+        chain()
+        files[name] = {p.relative_to(tmp_path / name): p.read_bytes() for p in (tmp_path / name).rglob("*")
+                       if p.is_file() and p.suffix in (".pt", ".h5", ".csv", ".npz", ".png")}
+    assert sorted(files["one"]) == sorted(files["two"]) and len(files["one"]) > 20
+    differ = [str(k) for k in files["one"] if files["one"][k] != files["two"][k]]
+    assert differ == [], differ
