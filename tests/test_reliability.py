@@ -2,6 +2,7 @@
 
 import hashlib
 
+import pytest
 import torch
 
 from pruneinterp.io import load_checkpoint, save_checkpoint
@@ -349,3 +350,78 @@ def test_every_stage_writes_the_same_bytes_when_run_again(tmp_path, monkeypatch)
     assert sorted(files["one"]) == sorted(files["two"]) and len(files["one"]) > 20
     differ = [str(k) for k in files["one"] if files["one"][k] != files["two"][k]]
     assert differ == [], differ
+
+
+def test_probe_paths_stay_inside_the_probe_directory(tmp_path):
+    """index.csv cells are paths under images/: an absolute path or '..' is refused (naming the
+    file and the path) before anything is read from it."""
+    import pandas as pd
+    import pytest
+
+    from pruneinterp.cli import main
+    from pruneinterp.data.broden import Probe
+    from pruneinterp.io import InputError
+
+    assert main(["make-probe", "--out", str(tmp_path / "p"), "--n", "3"]) == 0
+    secret = tmp_path / "secret.png"
+    secret.write_bytes(b"not yours")
+    index = pd.read_csv(tmp_path / "p/index.csv", dtype=str, keep_default_na=False)
+    for bad in (str(secret), "../../secret.png", "shapes/../../../secret.png"):
+        for column in ("image", "color"):
+            edited = index.copy()
+            edited.loc[1, column] = bad
+            edited.to_csv(tmp_path / "p/index.csv", index=False)
+            probe = Probe(tmp_path / "p")
+            with pytest.raises(InputError, match=r"index.csv: path .* leaves the probe directory"):
+                probe.images([0, 1]) if column == "image" else probe.label_entries([0, 1])
+    index.to_csv(tmp_path / "p/index.csv", index=False)
+    assert Probe(tmp_path / "p").images([0, 1, 2]).shape == (3, 32, 32, 3)
+
+
+@pytest.mark.parametrize("backend, files", [("dreamsim", "DREAMSIM_FILES"), ("lpips", "LPIPS_FILES")])
+def test_perceptual_backends_never_download(tmp_path, monkeypatch, backend, files):
+    """DreamSim and LPIPS download whatever weights are missing. Here: without every file the error
+    names the directory and the missing files and the library's loader is never called; with them,
+    the loader gets the local paths, and no socket is opened (connect raises)."""
+    import socket
+    import sys
+    import types
+
+    from pruneinterp import mis
+
+    def no_network(*args, **kwargs):
+        raise AssertionError(f"network access attempted: {args}")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    calls = []
+    fake = types.ModuleType(backend)
+    if backend == "dreamsim":
+        def dreamsim(**kwargs):
+            calls.append(kwargs)
+            return object(), (lambda img: img)
+        fake.dreamsim = dreamsim
+    else:
+        class LPIPS:
+            def __init__(self, **kwargs):
+                import os
+
+                calls.append({**kwargs, "TORCH_HOME": os.environ.get("TORCH_HOME")})
+        fake.LPIPS = LPIPS
+    monkeypatch.setitem(sys.modules, backend, fake)
+    weights = tmp_path / "w"
+    weights.mkdir()
+    required = getattr(mis, files)
+    with pytest.raises(ValueError) as err:
+        mis.load_backend(backend, str(weights))
+    assert str(weights) in str(err.value) and all(f in str(err.value) for f in required) and calls == []
+    for f in required:
+        (weights / f).parent.mkdir(parents=True, exist_ok=True)
+        (weights / f).mkdir() if f.endswith("_lora") else (weights / f).write_bytes(b"w")
+    mis.load_backend(backend, str(weights))
+    assert len(calls) == 1
+    if backend == "dreamsim":
+        assert calls[0]["cache_dir"] == str(weights) and calls[0]["pretrained"] is True
+    else:
+        assert calls[0]["model_path"] == str(weights / "alex.pth") and calls[0]["pnet_rand"] is False
+        assert calls[0]["TORCH_HOME"] == str(weights)  # torchvision's AlexNet weights come from here

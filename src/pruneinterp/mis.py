@@ -138,17 +138,33 @@ def _features_backend(_: str | None) -> Callable[[np.ndarray], np.ndarray]:
     return similarity
 
 
-def _dreamsim_backend(weights: str | None) -> Callable[[np.ndarray], np.ndarray]:
+DREAMSIM_FILES = ("dino_vitb16_pretrain.pth", "open_clip_vitb16_pretrain.pth.tar", "clip_vitb16_pretrain.pth.tar",
+                  "dino_vitb16_lora", "open_clip_vitb16_lora", "clip_vitb16_lora")  # dreamsim.model.download_weights
+LPIPS_FILES = ("alex.pth", "hub/checkpoints/alexnet-owt-7be5be79.pth")  # LPIPS v0.1 head; torchvision's AlexNet
+
+
+def _require_files(backend: str, weights: str | None, files: tuple[str, ...]) -> str:
+    """The weights directory, after checking that it holds every file the backend would otherwise
+    download (its library downloads whatever is missing; nothing here may touch the network)."""
     if not weights or not os.path.isdir(weights):
-        raise ValueError(f"mis.backend dreamsim needs mis.weights = a local directory with DreamSim's weights; "
+        raise ValueError(f"mis.backend {backend} needs mis.weights = a local directory with {', '.join(files)}; "
                          f"got {weights!r} (nothing is downloaded)")
+    missing = [f for f in files if not os.path.exists(os.path.join(weights, f))]
+    if missing:
+        raise ValueError(f"{weights}: mis.backend {backend} needs {', '.join(missing)} there (nothing is downloaded)")
+    return weights
+
+
+def _dreamsim_backend(weights: str | None) -> Callable[[np.ndarray], np.ndarray]:
+    weights = _require_files("dreamsim", weights, DREAMSIM_FILES)
     try:
         from dreamsim import dreamsim  # type: ignore[import-not-found]
     except ImportError:
         raise ValueError("mis.backend dreamsim needs the dreamsim package (pip install dreamsim); "
-                         "allowed backends without extra packages: features") from None
+                         "allowed backends without extra packages: concepts, features") from None
     import torch
 
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # its LoRA adapters are read with peft: local only
     model, preprocess = dreamsim(pretrained=True, cache_dir=weights, device="cpu")
     from PIL import Image
 
@@ -162,16 +178,26 @@ def _dreamsim_backend(weights: str | None) -> Callable[[np.ndarray], np.ndarray]
 
 
 def _lpips_backend(weights: str | None) -> Callable[[np.ndarray], np.ndarray]:
-    if not weights or not os.path.isfile(weights):
-        raise ValueError(f"mis.backend lpips needs mis.weights = a local LPIPS weights file (.pth); got {weights!r}")
+    weights = _require_files("lpips", weights, LPIPS_FILES)
     try:
         import lpips  # type: ignore[import-not-found]
     except ImportError:
         raise ValueError("mis.backend lpips needs the lpips package (pip install lpips); "
-                         "allowed backends without extra packages: features") from None
+                         "allowed backends without extra packages: concepts, features") from None
     import torch
 
-    model = lpips.LPIPS(net="alex", pretrained=True, pnet_rand=True, model_path=weights, verbose=False)
+    # LPIPS = a linear head on a pretrained AlexNet: torchvision finds the AlexNet weights in
+    # TORCH_HOME/hub/checkpoints (the weights directory) instead of downloading them
+    previous = os.environ.get("TORCH_HOME")
+    os.environ["TORCH_HOME"] = weights
+    try:
+        model = lpips.LPIPS(net="alex", pretrained=True, pnet_rand=False,
+                            model_path=os.path.join(weights, "alex.pth"), verbose=False)
+    finally:
+        if previous is None:
+            os.environ.pop("TORCH_HOME", None)
+        else:
+            os.environ["TORCH_HOME"] = previous
 
     def similarity(images: np.ndarray) -> np.ndarray:
         x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1.0

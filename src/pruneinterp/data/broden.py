@@ -215,8 +215,17 @@ class Probe:
     def __len__(self) -> int:
         return len(self.index)
 
+    def _file(self, relative: str) -> Path:
+        """A file named in index.csv, which must stay inside the probe's ``images/``: no absolute
+        path, no ``..`` (a crafted index could otherwise make the tools read any file)."""
+        rel = Path(relative)
+        if rel.is_absolute() or ".." in rel.parts or not relative:
+            raise InputError(f"{self.root / 'index.csv'}: path {relative!r} leaves the probe directory "
+                             f"(allowed: relative paths under images/, no '..')")
+        return self.root / "images" / rel
+
     def image(self, i: int) -> np.ndarray:
-        path = self.root / "images" / self.index.at[i, "image"]
+        path = self._file(self.index.at[i, "image"])
         try:
             return np.asarray(Image.open(path).convert("RGB"))
         except Exception as exc:
@@ -244,7 +253,7 @@ class Probe:
                     if col >= 0:
                         image_cols.append(col)
                     continue
-                path = self.root / "images" / item
+                path = self._file(item)
                 try:
                     seg = decode_seg(np.asarray(Image.open(path).convert("RGB"))).ravel()
                 except Exception as exc:
