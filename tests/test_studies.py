@@ -315,20 +315,23 @@ def test_similarity_controls_settings():
         Plan(config(controls(None, ["none"])))
 
 
-def test_run_info_names_the_commit_and_the_cpu(tmp_path):
-    """The run records what produced it, and nothing that changes between two identical runs."""
+def test_provenance_names_the_commit_the_machine_and_the_config(tmp_path):
+    """The run records what produced it (commit, CPU, GPUs, versions, config), and nothing that
+    changes between two identical runs."""
     import json
 
-    from pruneinterp.workflow import run_info
+    from pruneinterp.workflow import provenance
 
     repo = Path(__file__).resolve().parents[1]
-    out = tmp_path / "run_info.json"
-    info = run_info(str(out), str(repo))
-    assert json.loads(out.read_text()) == info
+    out = tmp_path / "provenance.json"
+    cfg = config()
+    info = provenance(str(out), str(repo), cfg)
+    assert json.loads(out.read_text()) == json.loads(json.dumps(info, default=str))
     head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True)
     assert info["commit"] == (head.stdout.strip() if head.returncode == 0 else None)
-    assert info["cpu"] and info["cores"] >= 1 and info["versions"]["torch"]
+    assert info["cpu"] and info["cores"] >= 1 and info["versions"]["torch"] and isinstance(info["gpus"], list)
+    assert info["config"]["studies"]["frankle_bau"]["seeds"] == cfg["studies"]["frankle_bau"]["seeds"]
     first = out.read_bytes()
-    run_info(str(out), str(repo))
+    provenance(str(out), str(repo), cfg)
     assert out.read_bytes() == first  # no timestamps: same commit, same machine, same bytes
-    assert run_info(str(tmp_path / "x.json"), str(tmp_path))["commit"] is None  # not a git checkout
+    assert provenance(str(tmp_path / "x.json"), str(tmp_path))["commit"] is None  # not a git checkout

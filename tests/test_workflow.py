@@ -184,7 +184,7 @@ def test_figure_only_parameter_reruns_only_that_figure(workflow_run, tmp_path):
                           cwd=workflow_run, capture_output=True, text=True, check=True)
     planned = _planned_rules(proc.stdout)
     assert planned.pop("all", None) in (None, 1)
-    assert planned.pop("run_info", None) in (None, 1)  # the run's provenance is remade with any figure
+    assert planned.pop("provenance", None) in (None, 1)  # the run's provenance is remade with any figure
     assert planned == {"fb_fig2": 1}, proc.stdout[-2000:]
 
 

@@ -22,7 +22,7 @@ patterns when given wildcards: ``run_dir(study="{study}", ...)``.
     results/<study>/tables/<table>.csv                    tidy study tables (Contract 3)
     results/figures/<figure>.<ext>                        paper figures and tables
     results/validation/                                   planted-unit validation of dissection
-    results/run_info.json                                 commit, CPU, versions of the run
+    results/provenance.json                               commit, CPU/GPU, versions, config of the run
 
 Logs mirror the results: ``logs/<the results path without results/>/<stage>.log``.
 """
@@ -60,7 +60,7 @@ STUDY_TABLES = {"accuracy": "accuracy.csv", "sparsity": "sparsity.csv", "units":
                 "similarity_controls": "similarity_controls.csv"}
 
 GROUND_TRUTH = f"{RESULTS}/validation/ground_truth.csv"
-RUN_INFO = f"{RESULTS}/run_info.json"  # the commit, CPU and versions that produced the results
+PROVENANCE = f"{RESULTS}/provenance.json"  # the commit, CPU/GPU, versions and config that produced the results
 GROUND_TRUTH_ACTIVATIONS = f"{RESULTS}/validation/ground_truth_activations.h5"
 
 # the {run} wildcard of the per-checkpoint analysis rules: any directory with a checkpoint

@@ -397,7 +397,7 @@ class Plan:
         out = [f for name in FIGURES if self.figure_enabled(name) for f in self.figure_files(name)]
         if self.config["dissect"]["ground_truth"]["labels"]:
             out.append(paths.GROUND_TRUTH)
-        return out + [paths.RUN_INFO]
+        return out + [paths.PROVENANCE]
 
     # ---- the runs -------------------------------------------------------------------------
 

@@ -52,10 +52,11 @@ def job(smk: Any) -> Iterator[None]:
             stream.close()
 
 
-def run_info(out: str, repo: str) -> dict[str, Any]:
+def provenance(out: str, repo: str, config: dict[str, Any] | None = None) -> dict[str, Any]:
     """What produced a run's results: the commit of ``repo`` (and whether its tracked files differed
-    from it), the CPU, the core count and the versions that decide the numbers. No timestamps, so the
-    file is identical for the same commit on the same machine. Written as JSON to ``out``."""
+    from it), the CPU, the core count, the GPUs (``nvidia-smi``; none here), the versions that
+    decide the numbers, and the resolved config. No timestamps, so the file is identical for the same
+    commit, config and machine. Written as JSON to ``out``."""
     import json
     import platform
     import subprocess
@@ -83,9 +84,16 @@ def run_info(out: str, repo: str) -> dict[str, Any]:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             versions[package] = None
+    try:
+        smi = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True,
+                             text=True, timeout=30)
+        gpus = [line.strip() for line in smi.stdout.splitlines() if line.strip()] if smi.returncode == 0 else []
+    except (OSError, subprocess.SubprocessError):
+        gpus = []
     info = {"commit": git("rev-parse", "HEAD"), "uncommitted_changes": None if status is None else bool(status),
-            "cpu": cpu, "cores": os.cpu_count(), "machine": platform.machine(), "system": platform.system(),
-            "python": platform.python_version(), "versions": versions}
+            "cpu": cpu, "cores": os.cpu_count(), "gpus": gpus, "machine": platform.machine(),
+            "system": platform.system(), "python": platform.python_version(), "versions": versions,
+            "config": config}
     with atomic_path(out) as tmp:
-        tmp.write_text(json.dumps(info, indent=2) + "\n")
+        tmp.write_text(json.dumps(info, indent=2, sort_keys=False, default=str) + "\n")
     return info

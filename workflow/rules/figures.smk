@@ -47,17 +47,18 @@ for _fig, _spec in FIGURES.items():
             "../scripts/figure.py"
 
 
-rule run_info:
-    # what produced the results (commit, CPU, versions); remade whenever a figure is remade
+rule provenance:
+    # what produced the results (commit, CPU/GPU, versions, config); remade whenever a figure is
     input:
         [f for name in FIGURES if PLAN.figure_enabled(name) for f in PLAN.figure_files(name)],
     output:
-        paths.RUN_INFO,
+        paths.PROVENANCE,
     params:
         repo=workflow.basedir,
+        config=config,
     log:
-        "logs/run_info.log",
+        "logs/provenance.log",
     conda:
         ENV
     script:
-        "../scripts/run_info.py"
+        "../scripts/provenance.py"

@@ -1,4 +1,0 @@
-from pruneinterp.workflow import job, run_info
-
-with job(snakemake):
-    run_info(out=snakemake.output[0], repo=snakemake.params.repo)
