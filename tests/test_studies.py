@@ -158,6 +158,8 @@ def _vrs_arms(c):
      "models.resnet-w4.kwargs.width: not an argument of arch resnet; allowed: widths, strides, blocks, in_channels"),
     (lambda c: c["studies"].__setitem__("franke_bau", c["studies"]["frankle_bau"]),
      "studies.franke_bau: unknown study (it would make no jobs); allowed: blakeney, frankle_bau, von_rad_seuffert"),
+    (lambda c: c["models"].__setitem__("../x", {"arch": "resnet", "kwargs": {}}),
+     "models.../x: a model id is used in paths; allowed: letters, digits, _ and -"),
     (lambda c: c["data"].update(source="imagefolder", train_dir="/no/such/train", val_dir="/tmp", probe_dir="/tmp"),
      "data.train_dir = '/no/such/train': no such directory"),
     (lambda c: _vrs_arms(c).pop(0), "figures.vrs_fig1 needs an arm of studies.von_rad_seuffert with method "
