@@ -246,6 +246,7 @@ def test_bad_files_and_options_are_one_line_never_a_traceback(tmp_path, capsys):
         assert main(argv) == 2
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and message in err, err
+    assert not any((tmp_path / name).exists() for name in ("r", "p.pt", "q"))  # nothing written
     (probe / "label.csv").write_text("number,nam\n1,x\n")
     with pytest.raises(Exception, match=r"label.csv: missing columns name, category"):
         stages.Probe(probe)
@@ -274,6 +275,7 @@ def test_bad_files_and_options_are_one_line_never_a_traceback(tmp_path, capsys):
         tempfile.mkstemp = real
     err = capsys.readouterr().err.strip()
     assert err == f"pruneinterp prune: error: {tmp_path / 'f'}: No space left on device", err
+    assert not (tmp_path / "f" / "p.pt").exists()
 
 
 def test_the_imagefolder_index_depends_on_the_tree(tmp_path):
