@@ -429,8 +429,8 @@ def score_file(activations: str, probe_dir: str, out: str, cfg: "MISConfig | dic
                layers: list[str] | None = None, backend: str = "concepts", weights: str | None = None,
                class_accuracy_out: str | None = None, tasks_out: str | None = None) -> "pd.DataFrame":
     """The MIS stage (``stages.mis``, ``pruneinterp mis``): Mechanistic Interpretability Score of
-    every unit of ``layers`` (default: all layers of the file) -> Contract 3 table ``layer,unit,mis,n_tasks,mis_accuracy,mis_confidence`` (constant
-    units: scores empty, n_tasks 0). Layers in ``cfg.softmax_layers`` are ranked on softmax outputs.
+    every unit of ``layers`` (default: all layers of the file) -> Contract 3 table
+    ``layer,unit,mis,n_tasks,mis_accuracy,mis_confidence`` (constant units: scores empty, n_tasks 0). Layers in ``cfg.softmax_layers`` are ranked on softmax outputs.
     ``class_accuracy_out`` also writes the per-class top-1 accuracy on the probe from the file's
     logits and targets (for the class units of the last layer, von Rad & Seuffert Fig. 6);
     ``tasks_out`` the audit table of every task (``layer,unit,task,side,role,image,rank``, image =
