@@ -81,7 +81,9 @@ def augment(x: torch.Tensor, cfg: TrainConfig, seed: int, epoch: int, batch: int
     augmented batches from k on."""
     if cfg.shift == 0 and not cfg.flip:
         return x
-    gen = torch.Generator().manual_seed(seed * 100_003 + epoch * 10_007 + batch + 7_777_777)
+    from .pruning import derive_seed
+
+    gen = torch.Generator().manual_seed(derive_seed(seed, "augment", epoch, batch))
     n, _, h, w = x.shape
     s = cfg.shift
     offsets = torch.randint(0, 2 * s + 1, (n, 2), generator=gen).tolist()
