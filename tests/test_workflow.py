@@ -1,5 +1,6 @@
 """The whole DAG on config/test.yaml in a temporary copy of the workflow, and its caching."""
 
+import os
 import re
 import shutil
 import subprocess
@@ -174,6 +175,25 @@ def test_every_arm_and_strategy_is_in_the_tidy_accuracy_table(workflow_run):
 def test_noop_rerun_schedules_nothing(workflow_run):
     out = _smk(workflow_run, "-n").stdout
     assert _planned_rules(out) == {}, out[-2000:]
+
+
+def test_preloaded_jobs_write_the_same_bytes_as_jobs_in_their_own_process(workflow_run, tmp_path):
+    """The whole test DAG ran with the preload server (the default): most of its jobs ran there, and a
+    chain of it (data, dense training, extraction, dissection, MIS) run again with every job in its own
+    process writes byte-identical files."""
+    logs = [p.read_text() for p in (workflow_run / "logs").rglob("*.log")]
+    preloaded = sum("preloaded)" in text for text in logs)
+    assert preloaded >= 0.9 * len(logs), f"{preloaded} of {len(logs)} jobs ran preloaded"
+    wd = _copy_workflow(tmp_path / "wf")
+    dense = "results/dense/resnet-w4/seed0"
+    targets = [f"{dense}/{name}" for name in ("checkpoint.pt", "activations.h5", "dissection.csv",
+                                              "dissection_iou.h5", "mis.csv")]
+    proc = subprocess.run(SNAKEMAKE + ["--cores", "2", "--configfile", "config/test.yaml", *targets], cwd=wd,
+                          capture_output=True, text=True, env={**os.environ, "PRUNEINTERP_PRELOAD": "0"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "preloaded)" not in (wd / "logs/dense/resnet-w4/seed0.log").read_text()
+    for target in targets + ["results/data/shapes/train.npz", "results/data/shapes/probe/index.csv"]:
+        assert (wd / target).read_bytes() == (workflow_run / target).read_bytes(), target
 
 
 def test_figure_only_parameter_reruns_only_that_figure(workflow_run, tmp_path):

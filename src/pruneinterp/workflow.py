@@ -45,7 +45,12 @@ def job(smk: Any) -> Iterator[None]:
             else:
                 traceback.print_exc(file=stream)  # an unexpected failure: the whole story
             raise
-        print(f"done in {time.time() - start:.1f} s", flush=True)
+        import resource
+
+        usage = resource.getrusage(resource.RUSAGE_SELF)  # this process's own (a preloaded job's too)
+        print(f"done in {time.time() - start:.1f} s (CPU {usage.ru_utime + usage.ru_stime:.1f} s, "
+              f"peak memory {usage.ru_maxrss / 1024:.0f} MiB{', preloaded' if os.environ.get('PRUNEINTERP_PRELOADED') else ''})",
+              flush=True)
     finally:
         sys.stdout, sys.stderr = old_out, old_err
         if log_path:

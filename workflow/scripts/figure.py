@@ -1,3 +1,6 @@
+from pruneinterp.preload import delegate
+
+delegate(snakemake, __file__)  # runs the rest in a preloaded process where one is up (pruneinterp.preload)
 from pruneinterp import figures
 from pruneinterp.workflow import job
 
