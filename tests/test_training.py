@@ -216,3 +216,14 @@ def test_resuming_a_masked_retraining_gives_the_uninterrupted_weights(dense, tmp
     fresh = train(start(), data, other, 0, norm, masks=masks, start_iteration=3, resume=state)
     assert len(fresh.metrics) == len(expected.metrics)
     assert fresh.metrics[1] != expected.metrics[1]  # epoch 1 val: trained again at the new lr, not the saved state
+
+
+def test_normalizer_fit_equals_the_float64_mean_and_std():
+    rng = np.random.default_rng(3)
+    images = rng.integers(0, 256, size=(50, 8, 8, 3), dtype=np.uint8)
+    images[..., 2] //= 7  # channels with different statistics
+    norm = Normalizer.fit(images)
+    x = images.reshape(-1, 3).astype(np.float64) / 255.0
+    assert np.allclose(norm.mean, x.mean(0), rtol=0, atol=1e-12)
+    assert np.allclose(norm.std, x.std(0), rtol=0, atol=1e-12)
+    assert norm.std[2] < norm.std[0]
