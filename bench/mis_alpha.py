@@ -22,6 +22,7 @@ towards each unit's 0/1 accuracy.
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 
 import numpy as np
@@ -38,9 +39,10 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=1000)
     ap.add_argument("--n-tasks", type=int, default=10)
     ap.add_argument("--k", type=int, default=9)
+    ap.add_argument("--spec", default="{}", help="ShapesSpec fields as JSON, e.g. '{\"context\": 0.4}'")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as d:
-        write_shapes_probe(d + "/p", args.images, 0, ShapesSpec())
+        write_shapes_probe(d + "/p", args.images, 0, ShapesSpec(**json.loads(args.spec)))
         probe = Probe(d + "/p")
         n = len(probe)
         rgb = probe.images(np.arange(n)).astype(float)

@@ -84,7 +84,7 @@ def _write_probe_into(tmp: Path, n: int, seed: int, spec: shapes.ShapesSpec) -> 
     image_count = np.zeros(n_labels + 1)
     rows, targets = [], []
     for i in range(n):
-        s = shapes.render(spec, shapes.image_rng(seed, "probe", i))
+        s = shapes.sample(spec, seed, "probe", i)
         stem = f"shapes/{i:06d}"
         Image.fromarray(s.image).save(tmp / "images" / f"{stem}.png")
         row = {"image": f"{stem}.png", "split": "train", "ih": spec.size, "iw": spec.size,

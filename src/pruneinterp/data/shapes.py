@@ -196,9 +196,9 @@ class ShapesSpec:
     size: int = 32
     min_scale: float = 0.29  # main object half-size as a fraction of the image side
     max_scale: float = 0.43
-    max_rotation: float = 15.0  # degrees; small so that square and diamond stay distinct
+    max_rotation: float = 10.0  # degrees; small so that square and diamond stay distinct
     min_distractors: int = 0  # distractor objects per image, uniform in [min, max]
-    max_distractors: int = 2
+    max_distractors: int = 1
     distractor_min_scale: float = 0.06  # distractor half-size as a fraction of the image side
     distractor_max_scale: float = 0.11
     max_occlusion: float = 0.15  # largest fraction of the main object the distractors may hide
@@ -207,7 +207,7 @@ class ShapesSpec:
     p_background_texture: float = 0.2  # per background region
     noise: float = 6.0  # std of additive Gaussian pixel noise, in 0..255 units
     shade: float = 70.0  # luminance shift of a texture's pattern pixels
-    context: float = 0.4  # probability that scene, object texture and colour follow the class (context_of)
+    context: float = 0.6  # probability that scene, object texture and colour follow the class (context_of)
 
     def __post_init__(self) -> None:
         if self.size < 8 or self.size % 2:
@@ -474,8 +474,9 @@ def _place(shape: str, g: Grid, half: float, cx: float, cy: float, theta: float)
     return _inside(shape, u, v), u, v
 
 
-def render(spec: ShapesSpec, rng: np.random.Generator) -> Sample:
-    """Draw one image and its labels from ``rng``."""
+def render(spec: ShapesSpec, rng: np.random.Generator, target: int | None = None) -> Sample:
+    """Draw one image and its labels from ``rng``; its class is drawn too, unless ``target`` fixes it
+    (the class draw is made either way, so the rest of the stream is the same)."""
     n = spec.size
     ss = 2 * n
     numbers = label_numbers()
@@ -488,6 +489,8 @@ def render(spec: ShapesSpec, rng: np.random.Generator) -> Sample:
 
     # the class first: with probability ``context`` the scene and the object's look follow it
     shape_idx = int(rng.integers(len(SHAPES)))
+    if target is not None:
+        shape_idx = int(target)
     shape = SHAPES[shape_idx]
     in_context = rng.random() < spec.context
     ctx_scenes, ctx_texture, ctx_colors = context_of(shape_idx)
@@ -586,8 +589,16 @@ def image_rng(seed: int, split: str, index: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([seed, split_code, index]))
 
 
+def sample(spec: ShapesSpec, seed: int, split: str, index: int) -> Sample:
+    """Image ``index`` of ``split``. Training and validation classes are drawn uniformly (i.i.d.); the
+    probe is class-balanced (image i is of class i mod 10, as ImageNet's validation set has 50 images
+    of every class), so that each class has n/10 probe images: MIS takes N·(K+1) = 100 images from a
+    unit's end of the ranking, and a class-selective unit's must all be of its class."""
+    return render(spec, image_rng(seed, split, index), target=index % len(SHAPES) if split == "probe" else None)
+
+
 def generate(spec: ShapesSpec, n: int, seed: int, split: str) -> list[Sample]:
-    return [render(spec, image_rng(seed, split, i)) for i in range(n)]
+    return [sample(spec, seed, split, i) for i in range(n)]
 
 
 def generate_arrays(spec: ShapesSpec, n: int, seed: int, split: str) -> tuple[np.ndarray, np.ndarray]:
@@ -595,7 +606,7 @@ def generate_arrays(spec: ShapesSpec, n: int, seed: int, split: str) -> tuple[np
     images = np.empty((n, spec.size, spec.size, 3), dtype=np.uint8)
     targets = np.empty(n, dtype=np.int64)
     for i in range(n):
-        sample = render(spec, image_rng(seed, split, i))
-        images[i] = sample.image
-        targets[i] = sample.target
+        drawn = sample(spec, seed, split, i)
+        images[i] = drawn.image
+        targets[i] = drawn.target
     return images, targets
