@@ -53,10 +53,14 @@ def env(tmp_path):
     return {"env": e, "script": script, "tmp": tmp_path}
 
 
-def _run(ctx, check=True, **extra):
-    env = {**ctx["env"], **extra}
-    return subprocess.run([sys.executable, str(ctx["script"])], env=env, cwd=ctx["tmp"], capture_output=True,
-                          text=True, timeout=120)
+def _run(ctx, **extra):
+    """Run the job script as Snakemake would; the result also has the job process's ``pid``."""
+    proc = subprocess.Popen([sys.executable, str(ctx["script"])], env={**ctx["env"], **extra}, cwd=ctx["tmp"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    stdout, stderr = proc.communicate(timeout=120)
+    result = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
+    result.pid = proc.pid
+    return result
 
 
 def _server_up(ctx, timeout=60.0):
@@ -90,7 +94,7 @@ def test_a_job_runs_in_the_server_with_its_streams_directory_and_environment(ser
     assert proc.returncode == 0, proc.stderr
     out = json.loads(Path(served["env"]["OUT"]).read_text())
     assert out["preloaded"] and out["torch_before"]  # the imports were done before the job's code
-    assert out["pid"] != proc.returncode and out["var"] == "seen"
+    assert out["pid"] != proc.pid and out["var"] == "seen"  # another process, the job's environment
     assert Path(out["cwd"]) == served["tmp"]
     assert "to stdout" in proc.stdout and "to stderr" in proc.stderr  # the job's own streams
 
@@ -101,16 +105,21 @@ def test_exit_status_and_errors_come_back(served):
     assert proc.returncode == 1 and "RuntimeError: boom" in proc.stderr
 
 
-def test_sigterm_to_the_job_stops_the_child_cleanly(served):
-    out = Path(served["env"]["OUT"])
-    proc = subprocess.Popen([sys.executable, str(served["script"])], env={**served["env"], "MODE": "sleep"},
-                            cwd=served["tmp"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+def _start_sleeping_job(ctx):
+    """A job that sleeps in the server; returns its process, its child's pid and its output path."""
+    out = Path(ctx["env"]["OUT"])
+    proc = subprocess.Popen([sys.executable, str(ctx["script"])], env={**ctx["env"], "MODE": "sleep"},
+                            cwd=ctx["tmp"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     started = Path(str(out) + ".started")
     deadline = time.time() + 30
     while not started.exists() and time.time() < deadline:
         time.sleep(0.1)
     assert started.exists()
-    child = int(started.read_text())
+    return proc, int(started.read_text()), out
+
+
+def test_sigterm_to_the_job_stops_the_child_cleanly(served):
+    proc, child, out = _start_sleeping_job(served)
     assert child != proc.pid  # it runs in the server's child
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=30) == 143  # exit_on_sigterm's status, passed back
@@ -118,14 +127,7 @@ def test_sigterm_to_the_job_stops_the_child_cleanly(served):
 
 
 def test_a_killed_job_takes_its_child_with_it(served):
-    out = Path(served["env"]["OUT"])
-    proc = subprocess.Popen([sys.executable, str(served["script"])], env={**served["env"], "MODE": "sleep"},
-                            cwd=served["tmp"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    started = Path(str(out) + ".started")
-    deadline = time.time() + 30
-    while not started.exists() and time.time() < deadline:
-        time.sleep(0.1)
-    child = int(started.read_text())
+    proc, child, out = _start_sleeping_job(served)
     proc.kill()  # SIGKILL: no chance to pass anything on
     proc.wait(timeout=30)
     deadline = time.time() + 30
@@ -140,7 +142,7 @@ def test_jobs_that_must_not_be_delegated_run_in_their_own_process(served, extra)
     proc = _run(served, **extra)
     assert proc.returncode == 0, proc.stderr
     out = json.loads(Path(served["env"]["OUT"]).read_text())
-    assert not out["preloaded"] and not out["torch_before"]
+    assert not out["preloaded"] and not out["torch_before"] and out["pid"] == proc.pid
 
 
 def test_the_server_is_specific_to_the_code(tmp_path, monkeypatch):
