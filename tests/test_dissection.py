@@ -232,7 +232,7 @@ def test_planted_units_are_recovered_and_noise_is_not(tmp_path, spec):
     from pruneinterp.dissection import GroundTruthConfig, ground_truth
 
     probe_dir = tmp_path / "probe"  # enough images that every planted label occurs on several objects
-    write_shapes_probe(probe_dir, 200, 1, spec)
+    write_shapes_probe(probe_dir, 300, 1, spec)
 
     df = ground_truth(str(probe_dir), str(tmp_path / "gt.csv"),
                       GroundTruthConfig(labels=("gold", "circle", "striped"), noise_units=2),

@@ -207,7 +207,7 @@ class ShapesSpec:
     p_background_texture: float = 0.2  # per background region
     noise: float = 6.0  # std of additive Gaussian pixel noise, in 0..255 units
     shade: float = 70.0  # luminance shift of a texture's pattern pixels
-    context: float = 0.6  # probability that scene, object texture and colour follow the class (context_of)
+    context: float = 0.55  # probability that scene, object texture and colour follow the class (context_of)
 
     def __post_init__(self) -> None:
         if self.size < 8 or self.size % 2:
