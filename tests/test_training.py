@@ -227,3 +227,68 @@ def test_normalizer_fit_equals_the_float64_mean_and_std():
     assert np.allclose(norm.mean, x.mean(0), rtol=0, atol=1e-12)
     assert np.allclose(norm.std, x.std(0), rtol=0, atol=1e-12)
     assert norm.std[2] < norm.std[0]
+
+
+def test_auto_precision_is_bf16_only_where_the_device_computes_it_natively(monkeypatch):
+    from pruneinterp import training
+
+    cpu = torch.device("cpu")
+    assert training.resolve_precision("fp32", cpu) == "fp32"
+    assert training.resolve_precision("bf16", cpu) == "bf16"
+    assert training.resolve_precision("auto", cpu) == ("bf16" if training.native_bf16(cpu) else "fp32")
+    monkeypatch.setattr(training, "native_bf16", lambda device: True)
+    assert training.resolve_precision("auto", cpu) == "bf16"
+    monkeypatch.setattr(training, "native_bf16", lambda device: False)
+    assert training.resolve_precision("auto", cpu) == "fp32"
+    with pytest.raises(ValueError, match="precision must be one of bf16, fp32, auto"):
+        TrainConfig(precision="fp16")
+
+
+def test_auto_precision_trains_exactly_as_the_precision_it_resolves_to(dense):
+    from pruneinterp import training
+
+    d, _ = dense
+    data = {"train": stages.load_split(d / "train.npz"), "val": stages.load_split(d / "val.npz")}
+    norm = Normalizer.fit(np.load(d / "train.npz")["images"])
+    weights = {}
+    for precision in ("auto", training.resolve_precision("auto", torch.device("cpu"))):
+        torch.manual_seed(0)
+        net = build_model("convnet", width=4)
+        train(net, data, TrainConfig(**{**CFG, "epochs": 1, "precision": precision}), 0, norm)
+        weights[precision] = net.state_dict()
+    a, b = weights.values()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_channels_last_hazard_names_the_narrow_strided_1x1_convolution():
+    from pruneinterp.training import channels_last_hazard
+
+    narrow = build_model("resnet", widths=[4, 8, 8, 8])
+    hazard = channels_last_hazard(narrow, torch.device("cpu"))
+    assert hazard is not None and hazard.startswith("layer2.0.downsample.0 ") and "4 input channels" in hazard
+    assert channels_last_hazard(narrow, torch.device("cuda")) is None
+    assert channels_last_hazard(build_model("resnet", widths=[16, 32, 64, 64]), torch.device("cpu")) is None
+
+
+def test_a_narrow_resnet_trains_on_cpu_with_channels_last_requested(tmp_path):
+    """In a child process, so that the heap corruption channels_last would cause cannot take pytest with it."""
+    import subprocess
+    import sys
+
+    script = """
+import torch
+from pruneinterp.models import build_model
+from pruneinterp.training import Normalizer, TrainConfig, train
+torch.manual_seed(0)
+g = torch.Generator().manual_seed(0)
+x = torch.randint(0, 256, (128, 32, 32, 3), dtype=torch.uint8, generator=g)
+y = torch.randint(0, 10, (128,), generator=g)
+net = build_model("resnet", widths=[4, 8, 8, 8])
+cfg = TrainConfig(epochs=3, batch_size=32, lr=0.05, precision="fp32", channels_last=True)
+res = train(net, {"train": (x, y), "val": (x, y)}, cfg, 0, Normalizer.fit(x.numpy()))
+print("trained", len(res.metrics))
+"""
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "channels_last off: layer2.0.downsample.0" in proc.stdout
+    assert "trained 6" in proc.stdout

@@ -17,6 +17,7 @@ SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
 
 def _copy_workflow(dest: Path) -> Path:
+    dest.mkdir(parents=True, exist_ok=True)
     for item in ("Snakefile", "workflow", "config", "envs", "requirements.lock"):
         src = REPO / item
         (shutil.copytree if src.is_dir() else shutil.copy)(src, dest / item)
@@ -188,7 +189,8 @@ def test_preloaded_jobs_write_the_same_bytes_as_jobs_in_their_own_process(workfl
     dense = "results/dense/resnet-w4/seed0"
     targets = [f"{dense}/{name}" for name in ("checkpoint.pt", "activations.h5", "dissection.csv",
                                               "dissection_iou.h5", "mis.csv")]
-    proc = subprocess.run(SNAKEMAKE + ["--cores", "2", "--configfile", "config/test.yaml", *targets], cwd=wd,
+    # targets first: --configfile takes every word after it
+    proc = subprocess.run(SNAKEMAKE + [*targets, "--cores", "2", "--configfile", "config/test.yaml"], cwd=wd,
                           capture_output=True, text=True, env={**os.environ, "PRUNEINTERP_PRELOAD": "0"})
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "preloaded)" not in (wd / "logs/dense/resnet-w4/seed0.log").read_text()
