@@ -179,6 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--tasks-out", default=None,
                    help="also write every task: CSV layer,unit,task,side,role,image,rank (image = probe row)")
 
+    s = sub.add_parser("config-docs", help="write the configuration reference (docs/config.md) from the schema")
+    s.add_argument("--out", default=None, help="default: docs/config.md of this checkout")
+
     s = sub.add_parser("ground-truth", help="validate dissection on planted units (exact concept detectors + noise)")
     s.add_argument("--probe", required=True)
     s.add_argument("--out", required=True, help="CSV: planted vs found label per unit")
@@ -247,6 +250,10 @@ def run(args: argparse.Namespace) -> None:
         stages.mis(activations=args.activations, probe_dir=args.probe, out=args.out, cfg=cfg, layers=args.layer,
                    backend=args.backend, weights=args.weights, class_accuracy_out=args.class_accuracy_out,
                    tasks_out=args.tasks_out)
+    elif args.stage == "config-docs":
+        from . import configdoc
+
+        print(configdoc.write(args.out or configdoc.DOC))
     elif args.stage == "ground-truth":
         from .dissection import ground_truth
 
