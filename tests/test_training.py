@@ -272,11 +272,13 @@ def test_channels_last_hazard_names_the_narrow_strided_1x1_convolution():
 
 def test_a_narrow_resnet_trains_on_cpu_with_channels_last_requested(tmp_path):
     """In a child process, so that the heap corruption channels_last would cause cannot take pytest with it."""
+    import os
     import subprocess
     import sys
 
     script = """
 import torch
+torch.set_num_threads(1)
 from pruneinterp.models import build_model
 from pruneinterp.training import Normalizer, TrainConfig, train
 torch.manual_seed(0)
@@ -288,7 +290,8 @@ cfg = TrainConfig(epochs=3, batch_size=32, lr=0.05, precision="fp32", channels_l
 res = train(net, {"train": (x, y), "val": (x, y)}, cfg, 0, Normalizer.fit(x.numpy()))
 print("trained", len(res.metrics))
 """
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, timeout=300,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "channels_last off: layer2.0.downsample.0" in proc.stdout
     assert "trained 6" in proc.stdout

@@ -41,6 +41,7 @@ import torch.nn.functional as F
 
 from . import columns
 from .data.broden import LabelEntries, Probe
+from .progress import Progress
 
 RESULT_COLUMNS = columns.DISSECTION
 BOOTSTRAP_COLUMNS = columns.DISSECTION_BOOTSTRAP
@@ -193,7 +194,11 @@ def dissect_layer(acts: "np.ndarray | object", probe: Probe, image_index: np.nda
     label_px = torch.zeros(blocks * n_labels, **f64)
     act_in_cat = torch.zeros(blocks * n_cats, units, **f64)  # row b * K + category
     sizes = probe.index.loc[image_index, ["sh", "sw"]].to_numpy()
-    for (sh, sw) in sorted({tuple(s) for s in sizes}):
+    shapes = sorted({tuple(s) for s in sizes})
+    counts = {s: int(((sizes[:, 0] == s[0]) & (sizes[:, 1] == s[1])).sum()) for s in shapes}
+    progress = Progress(sum(-(-counts[s] // max(1, budget // (units * int(s[0] * s[1])))) for s in shapes),
+                        f"dissect {units} units x {n} images", unit="chunk")
+    for (sh, sw) in shapes:
         rows = np.flatnonzero((sizes[:, 0] == sh) & (sizes[:, 1] == sw))
         p = int(sh * sw)
         chunk = max(1, budget // (units * p))
@@ -218,6 +223,8 @@ def dissect_layer(acts: "np.ndarray | object", probe: Probe, image_index: np.nda
             del up
             _accumulate(mask, p, probe.label_entries(image_index[r]), torch.from_numpy(block_of[r]).to(dev),
                         n_labels, n_cats, inter, label_px, act_in_cat)
+            progress.update(1)
+    progress.close()
     label_cat = torch.from_numpy(probe.label_category).to(dev)
     iou = _iou(inter.view(blocks, n_labels, units).sum(0), label_px.view(blocks, n_labels).sum(0),
                act_in_cat.view(blocks, n_cats, units).sum(0), label_cat)

@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 
 from . import columns
+from .progress import Progress
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -449,6 +450,7 @@ def score_file(activations: str, probe_dir: str, out: str, cfg: "MISConfig | dic
     with open_activations(activations) as f:
         image_index = check_probe(f, activations, probe, probe_dir)
         available = list(f["layers"])
+        progress = Progress(len(layers or available), "mis", unit="layer")
         for layer in layers or available:
             if layer not in available:
                 raise InputError(f"{activations}: no layer {layer!r}; available: {', '.join(available)}")
@@ -463,11 +465,15 @@ def score_file(activations: str, probe_dir: str, out: str, cfg: "MISConfig | dic
                                         "mis": scores.confidence, "n_tasks": scores.n_tasks,
                                         "mis_accuracy": scores.accuracy, "mis_confidence": scores.confidence},
                                        columns=columns.MIS))
+            progress.update(1)
+            progress.line(f"mis {layer}: {int((scores.n_tasks > 0).sum())} of {len(scores.n_tasks)} units scored, "
+                          f"mean MIS {np.nanmean(scores.confidence) if (scores.n_tasks > 0).any() else float('nan'):.3f}")
             if tasks_out and scores.tasks is not None:
                 audit = scores.tasks.table(scores.live)
                 audit["image"] = image_index[audit["image"].to_numpy()]
                 audits.append(audit.assign(layer=layer)[columns.MIS_TASKS])
         classes = class_accuracy(f, activations, probe_dir) if class_accuracy_out else None
+    progress.close()
     df = pd.concat(frames, ignore_index=True)
     with atomic_paths(tasks_out, class_accuracy_out if classes is not None else None, out) as tmps:
         tasks_tmp, classes_tmp, out_tmp = tmps  # all or nothing

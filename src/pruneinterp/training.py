@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .progress import Progress
 from .pruning import Masks, clean_state_dict, masked
 
 
@@ -79,8 +80,9 @@ def channels_last_hazard(model: nn.Module, device: torch.device) -> str | None:
     torch 2.14.1's CPU backward of a 1x1 convolution with stride > 1 and fewer than 8 input channels
     in channels_last corrupts the heap (``double free or corruption``, then SIGSEGV; measured on an
     AVX2 CPU for 1..7 input channels, not for 8 or more): the downsampling shortcut of a narrow
-    ResNet. Such a model trains in the default (contiguous) memory format, which gives the same
-    numbers up to float rounding."""
+    ResNet. Such a model trains in the default (contiguous) memory format, batches included (a
+    batch made from NHWC images has channels_last strides, which alone takes the crashing kernel),
+    which gives the same numbers up to float rounding."""
     if device.type != "cpu":
         return None
     for name, m in model.named_modules():
@@ -160,8 +162,7 @@ def evaluate(model: nn.Module, images: torch.Tensor, targets: torch.Tensor, norm
     for start in range(0, len(images), cfg.eval_batch_size):
         x = norm(images[start:start + cfg.eval_batch_size].to(device))
         y = targets[start:start + cfg.eval_batch_size].to(device)
-        if cfg.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last if cfg.channels_last else torch.contiguous_format)
         out = model(x).float()
         loss_sum += F.cross_entropy(out, y, reduction="sum").item()
         correct += (out.argmax(1) == y).sum().item()
@@ -275,6 +276,7 @@ def _train_loop(model: nn.Module, data: dict[str, tuple[torch.Tensor, torch.Tens
 
     if saved is None:
         capture()
+    progress = Progress(total - it, "train", unit="it")
     for epoch in range(first_epoch, cfg.epochs):
         gen = torch.Generator().manual_seed(seed * 100_003 + epoch)
         order = torch.randperm(n, generator=gen)
@@ -284,8 +286,9 @@ def _train_loop(model: nn.Module, data: dict[str, tuple[torch.Tensor, torch.Tens
             idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
             x = augment(norm(x_train[idx].to(device)), cfg, seed, epoch, b)
             y = y_train[idx].to(device)
-            if cfg.channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
+            # the normalised batch comes out of an NHWC -> NCHW permute, i.e. channels_last strides:
+            # make the layout the one asked for, whichever it is
+            x = x.contiguous(memory_format=torch.channels_last if cfg.channels_last else torch.contiguous_format)
             for group in opt.param_groups:
                 group["lr"] = learning_rate(cfg, it, total, steps)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
@@ -299,15 +302,21 @@ def _train_loop(model: nn.Module, data: dict[str, tuple[torch.Tensor, torch.Tens
             correct += (out.argmax(1) == y).sum().item()
             seen += len(y)
             capture()
+            progress.update(1)
         result.metrics.append({"epoch": epoch + 1, "split": "train_running", "top1": correct / seen,
                                "loss": loss_sum / seen})
         _evaluate_splits(model, data, cfg, norm, device, epoch + 1, result)
+        held_out = ", ".join(f"{r['split']} top1 {r['top1']:.4f}" for r in result.metrics
+                             if r["epoch"] == epoch + 1 and r["split"] != "train_running")
+        progress.line(f"epoch {epoch + 1}/{cfg.epochs}: train loss {loss_sum / seen:.4f} top1 {correct / seen:.4f}"
+                      + (f", {held_out}" if held_out else ""))
         if resume and epoch + 1 < cfg.epochs:
             _save_resume(resume, {"fingerprint": fingerprint, "model": model.state_dict(),
                                   "optimizer": opt.state_dict(), "metrics": result.metrics,
                                   "captured": result.captured, "iteration": it, "epoch": epoch + 1})
         if on_epoch is not None:
             on_epoch(epoch + 1, model)
+    progress.close()
     if resume:
         import os
 
