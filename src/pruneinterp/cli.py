@@ -179,6 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--tasks-out", default=None,
                    help="also write every task: CSV layer,unit,task,side,role,image,rank (image = probe row)")
 
+    s = sub.add_parser("info", help="what a checkpoint, pruned network, activations file or table is")
+    s.add_argument("file", nargs="+")
+
     s = sub.add_parser("config-docs", help="write the configuration reference (docs/config.md) from the schema")
     s.add_argument("--out", default=None, help="default: docs/config.md of this checkout")
 
@@ -250,6 +253,11 @@ def run(args: argparse.Namespace) -> None:
         stages.mis(activations=args.activations, probe_dir=args.probe, out=args.out, cfg=cfg, layers=args.layer,
                    backend=args.backend, weights=args.weights, class_accuracy_out=args.class_accuracy_out,
                    tasks_out=args.tasks_out)
+    elif args.stage == "info":
+        from .info import describe
+
+        for i, path in enumerate(args.file):
+            print(("\n" if i else "") + "\n".join(describe(path)))
     elif args.stage == "config-docs":
         from . import configdoc
 
