@@ -181,3 +181,43 @@ def test_a_figure_is_the_same_file_every_time_it_is_drawn(tmp_path):
     draw("bl_fig2", {"similarity": tmp_path / "sim.csv"}, [str(tmp_path / "x.png")], title="t", dpi=40,
          method="magnitude_layerwise", conv="positions")
     assert (np.random.get_state()[1] == before).all()
+
+
+def _units_table():
+    """Two seeds, 3 levels, 6 units: seed 0 has 4 dense-interpretable units, seed 1 has 2; at
+    level 2 no unit of seed 1 is interpretable (no right-panel value there)."""
+    rows = []
+    interp = {0: {0: [1, 1, 1, 1, 0, 0], 1: [1, 1, 1, 0, 0, 0], 2: [1, 0, 0, 0, 0, 1]},
+              1: {0: [1, 1, 0, 0, 0, 0], 1: [1, 0, 0, 0, 0, 0], 2: [0, 0, 0, 0, 0, 0]}}
+    for seed, levels in interp.items():
+        for level, flags in levels.items():
+            for unit, flag in enumerate(flags):
+                rows.append({"study": "frankle_bau", "model": "m", "seed": seed, "method": "magnitude_global",
+                             "schedule": "iterative", "retrain": "rewind", "level": level,
+                             "sparsity": 1 - 0.8 ** level, "layer": "layer4", "unit": unit,
+                             "label": "circle" if (unit, level) != (0, 1) else "square", "category": "object",
+                             "iou": 0.1 if flag else 0.01, "threshold": 1.0, "interpretable": bool(flag)})
+    return pd.DataFrame(rows)
+
+
+def test_fb_fig4_panels_share_the_x_range_and_mark_percentages_of_few_units(tmp_path, monkeypatch):
+    from pruneinterp.figures import frankle_bau
+    from pruneinterp.tables import consistency
+
+    units = _units_table()
+    table = consistency(units).set_index(["seed", "level"])
+    assert table.loc[(0, 1), "pct_still_interpretable"] == 75.0 and table.loc[(0, 1), "both_interpretable"] == 3
+    assert table.loc[(0, 1), "pct_same_concept"] == pytest.approx(200 / 3)  # unit 0 changed its concept
+    assert np.isnan(table.loc[(1, 2), "pct_same_concept"]) and table.loc[(1, 2), "both_interpretable"] == 0
+    kept = {}
+    monkeypatch.setattr(frankle_bau, "_save", lambda fig, outputs, dpi: kept.setdefault("fig", fig))
+    frankle_bau.fb_fig4(units, [str(tmp_path / "f.png")], "t", 50)
+    left, right = kept["fig"].axes[:2]
+    assert left.get_xlim() == right.get_xlim()
+    assert left.get_xlim()[0] > left.get_xlim()[1]  # % remaining falls to the right
+    assert max(left.get_xlim()) > 100 and min(left.get_xlim()) < 64
+    for ax, counts in ((left, table["dense_interpretable"]), (right, table["both_interpretable"])):
+        hollow = [c for c in ax.collections if np.allclose(c.get_facecolor()[:, :3], 1.0)]
+        n_hollow = sum(len(c.get_offsets()) for c in hollow)
+        values = table["pct_still_interpretable" if ax is left else "pct_same_concept"]
+        assert n_hollow == int(((counts < 3) & values.notna()).sum())

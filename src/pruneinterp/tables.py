@@ -146,7 +146,8 @@ def dissection_baseline_table(unit_paths: Sequence[str], runs: Sequence[dict[str
 
 def consistency(units: pd.DataFrame) -> pd.DataFrame:
     """Frankle & Bau Fig. 4: of the units interpretable at level 0 (per seed), the % still
-    interpretable at each level, and of those interpretable at both, the % with the same label."""
+    interpretable at each level, and of those interpretable at both, the % with the same label;
+    ``dense_interpretable`` and ``both_interpretable`` are the two percentages' denominators."""
     rows = []
     for seed, g in units.groupby("seed"):
         base = g[g["level"] == 0].set_index(["layer", "unit"])
@@ -157,7 +158,7 @@ def consistency(units: pd.DataFrame) -> pd.DataFrame:
             both = lv["interpretable"]
             same = (lv.loc[both, "label"] == base.loc[both, "label"])
             rows.append({"seed": seed, "level": level, "sparsity": sparsity,
-                         "dense_interpretable": len(base),
+                         "dense_interpretable": len(base), "both_interpretable": int(both.sum()),
                          "pct_still_interpretable": 100.0 * both.mean() if len(base) else float("nan"),
                          "pct_same_concept": 100.0 * same.mean() if both.any() else float("nan")})
     return pd.DataFrame(rows)

@@ -134,15 +134,38 @@ def fb_fig3(summary: pd.DataFrame, outputs: Sequence[str], title: str, dpi: int,
     _save(fig, outputs, dpi)
 
 
+FEW_UNITS = 3  # fb_fig4: a percentage of fewer units than this is drawn as an open marker
+
+
 def fb_fig4(units: pd.DataFrame, outputs: Sequence[str], title: str, dpi: int, **_: Any) -> None:
+    """Both panels on one x-range (every level of every seed, also where the right panel has no
+    value because no unit is interpretable at both levels); a percentage computed from fewer than
+    :data:`FEW_UNITS` units is an open marker."""
+    from matplotlib.lines import Line2D
+
     df = _remaining(consistency(units))
-    fig, axes = plt.subplots(1, 2, figsize=(10.5, 3.6), gridspec_kw={"wspace": 0.35})
-    for ax, col, label in zip(axes, ["pct_still_interpretable", "pct_same_concept"],
-                              ["% of dense-interpretable units\nstill interpretable",
-                               "% of units interpretable in both\nwith the same concept"]):
-        sns.lineplot(df, x="remaining", y=col, hue="seed", marker="o", palette="tab10", ax=ax)
+    seeds = sorted(df["seed"].unique())
+    colors = dict(zip(seeds, sns.color_palette("tab10", len(seeds))))
+    lo, hi = float(df["remaining"].min()), float(df["remaining"].max())
+    fig, axes = plt.subplots(1, 2, figsize=(10.5, 3.8), gridspec_kw={"wspace": 0.35})
+    for ax, col, count, label in zip(
+            axes, ["pct_still_interpretable", "pct_same_concept"], ["dense_interpretable", "both_interpretable"],
+            ["% of dense-interpretable units\nstill interpretable", "% of units interpretable in both\nwith the same concept"]):
+        for seed in seeds:
+            sub = df[df["seed"] == seed].sort_values("remaining", ascending=False)
+            ax.plot(sub["remaining"], sub[col], color=colors[seed], lw=1.2)
+            sub = sub[sub[col].notna()]
+            few = sub[count] < FEW_UNITS
+            ax.scatter(sub.loc[~few, "remaining"], sub.loc[~few, col], color=colors[seed], s=18, zorder=3)
+            ax.scatter(sub.loc[few, "remaining"], sub.loc[few, col], facecolors="white", edgecolors=colors[seed],
+                       s=26, linewidths=1.2, zorder=3)
         ax.set_ylabel(label)
         ax.set_ylim(-2, 102)
+        ax.set_xlim(lo / 1.15, hi * 1.15)
         _xaxis(ax)
+    handles = [Line2D([], [], color=colors[s], marker="o", ms=4, label=f"seed {s}") for s in seeds]
+    handles.append(Line2D([], [], color="grey", marker="o", ls="", mfc="white", ms=5,
+                          label=f"from < {FEW_UNITS} units"))
+    axes[1].legend(handles=handles, fontsize=7, loc="best")
     fig.suptitle(title)
     _save(fig, outputs, dpi)
