@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 CORES  ?= all
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test setup dryrun report clean
+.PHONY: run test setup dryrun report clean browser
 
 setup: $(STAMP)
 
@@ -24,7 +24,12 @@ dryrun: $(STAMP)
 report: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES) --report report.html
 
-test: $(STAMP)
+# the report test drives Debian's Chromium through its chromedriver
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
+
+test: $(STAMP) browser
 	$(BIN)/python -m pytest
 
 clean:

@@ -317,3 +317,73 @@ def test_paper_config_dry_run_builds_the_full_dag_on_disk_data(tmp_path):
         assert planned[rule] == 1, rule
     assert not {"vrs_fig1", "bl_table1", "ground_truth"} & set(planned)
     assert "resnet50" in proc.stdout and "results/data/imagenet/train.csv" in proc.stdout
+
+
+def _browser():
+    """Headless Debian Chromium through Selenium and Debian's chromedriver (`make test` installs both
+    when missing)."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    for path in ("/usr/bin/chromium", "/usr/bin/chromedriver"):
+        assert Path(path).exists(), f"{path} missing: `make browser` (part of `make test`) installs chromium"
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = "/usr/bin/chromium"
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1400,1000"):
+        opts.add_argument(arg)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+
+
+def test_report_shows_every_figure_and_table_in_a_real_browser(workflow_run):
+    """`snakemake --report` of the test run, opened in headless Chromium: every figure of the run is an
+    entry whose image, shown as a person would show it (its category, then the eye button), decodes;
+    every table entry holds the table's bytes; every caption states its n; the console has no error."""
+    import base64
+    import json
+
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wd = workflow_run
+    _smk(wd, "--report", "report.html")
+    expected = sorted(str(p.relative_to(wd)) for p in (wd / "results/figures").iterdir()
+                      if p.suffix in (".png", ".csv"))
+    url = (wd / "report.html").as_uri()
+    driver = _browser()
+    try:
+        driver.get(url)
+        WebDriverWait(driver, 30).until(lambda d: d.execute_script("return window.categories !== undefined"))
+        results = driver.execute_script("return window.results")
+        categories = driver.execute_script("return window.categories")
+        assert sorted(results) == expected
+        for path, entry in results.items():
+            assert "seed(s)" in entry["caption"] and "{{" not in entry["caption"], path  # n, rendered
+            payload = entry["data_uri"].split("base64,", 1)[1]
+            assert base64.b64decode(payload) == (wd / path).read_bytes(), path
+        assert "n = 2 seed(s) (0, 1)" in results["results/figures/fb_fig4.png"]["caption"]
+        shown = {}
+        for category, groups in categories.items():
+            for files in groups.values():
+                for path in files:
+                    if not path.endswith(".png"):
+                        continue
+                    driver.get(url)
+                    menu = f"//span[normalize-space(text())={json.dumps(category)}]"
+                    WebDriverWait(driver, 30).until(lambda d: d.find_elements(By.XPATH, menu))
+                    driver.find_element(By.XPATH, menu).click()
+                    row = WebDriverWait(driver, 30).until(
+                        lambda d: d.find_element(By.XPATH, f"//td[normalize-space(text())='{path}']/.."))
+                    row.find_element(By.CSS_SELECTOR, "a[iconname=eye]").click()
+                    name = path.rsplit("/", 1)[1]
+                    shown[path] = WebDriverWait(driver, 30).until(lambda d: d.execute_script(
+                        "const img = Array.from(document.images).find(i => i.src.includes('filename=' + arguments[0] + ';'));"
+                        "return img && img.complete ? img.naturalWidth : null;", name))
+        assert sorted(shown) == [p for p in expected if p.endswith(".png")]
+        assert all(width > 0 for width in shown.values()), shown
+        driver.save_screenshot(str(wd / "report_screenshot.png"))
+        errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+        assert errors == [], errors
+    finally:
+        driver.quit()
+    assert (wd / "report_screenshot.png").stat().st_size > 10_000
