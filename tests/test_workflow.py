@@ -347,8 +347,8 @@ def test_report_shows_every_figure_and_table_in_a_real_browser(workflow_run):
 
     wd = workflow_run
     _smk(wd, "--report", "report.html")
-    expected = sorted(str(p.relative_to(wd)) for p in (wd / "results/figures").iterdir()
-                      if p.suffix in (".png", ".csv"))
+    expected = sorted([str(p.relative_to(wd)) for p in (wd / "results/figures").iterdir()
+                       if p.suffix in (".png", ".csv")] + ["results/summary.html"])
     url = (wd / "report.html").as_uri()
     driver = _browser()
     try:

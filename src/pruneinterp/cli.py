@@ -179,6 +179,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--tasks-out", default=None,
                    help="also write every task: CSV layer,unit,task,side,role,image,rank (image = probe row)")
 
+    s = sub.add_parser("summary", help="the verdict page: each paper's claims against a run's study tables")
+    s.add_argument("--results", default="results", help="the results directory (default: results)")
+    s.add_argument("--md", default=None, help="markdown output (default: RESULTS/summary.md)")
+    s.add_argument("--html", default=None, help="HTML output (default: RESULTS/summary.html)")
+    s.add_argument("--readme", default=None,
+                   help="also paste the markdown into this README between its verdict markers")
+
     s = sub.add_parser("info", help="what a checkpoint, pruned network, activations file or table is")
     s.add_argument("file", nargs="+")
 
@@ -253,6 +260,15 @@ def run(args: argparse.Namespace) -> None:
         stages.mis(activations=args.activations, probe_dir=args.probe, out=args.out, cfg=cfg, layers=args.layer,
                    backend=args.backend, weights=args.weights, class_accuracy_out=args.class_accuracy_out,
                    tasks_out=args.tasks_out)
+    elif args.stage == "summary":
+        from . import verdicts
+
+        md = args.md or f"{args.results}/summary.md"
+        items = verdicts.write(args.results, md, args.html or f"{args.results}/summary.html")
+        if args.readme:
+            verdicts.update_readme(args.readme, verdicts.markdown(items))
+        print(f"{len(items)} claims: " + ", ".join(f"{v} {sum(c.verdict == v for c in items)}"
+                                                 for v in (verdicts.AGREE, verdicts.DISAGREE, verdicts.CANNOT)))
     elif args.stage == "info":
         from .info import describe
 

@@ -60,6 +60,8 @@ STUDY_TABLES = {"accuracy": "accuracy.csv", "sparsity": "sparsity.csv", "units":
                 "similarity_controls": "similarity_controls.csv"}
 
 GROUND_TRUTH = f"{RESULTS}/validation/ground_truth.csv"
+SUMMARY_MD = f"{RESULTS}/summary.md"  # the verdict page (pruneinterp.verdicts), markdown for the README
+SUMMARY_HTML = f"{RESULTS}/summary.html"  # the verdict page, a report entry
 PROVENANCE = f"{RESULTS}/provenance.json"  # the commit, CPU/GPU, versions and config that produced the results
 GROUND_TRUTH_ACTIVATIONS = f"{RESULTS}/validation/ground_truth_activations.h5"
 

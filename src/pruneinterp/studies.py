@@ -397,7 +397,15 @@ class Plan:
         out = [f for name in FIGURES if self.figure_enabled(name) for f in self.figure_files(name)]
         if self.config["dissect"]["ground_truth"]["labels"]:
             out.append(paths.GROUND_TRUTH)
-        return out + [paths.PROVENANCE]
+        return out + self.summary_files() + [paths.PROVENANCE]
+
+    def summary_inputs(self) -> list[str]:
+        """The study tables the enabled figures read: those the verdict page is computed from."""
+        return sorted({f for name in FIGURES if self.figure_enabled(name)
+                       for f in self.figure_inputs(name).values()})
+
+    def summary_files(self) -> list[str]:
+        return [paths.SUMMARY_MD, paths.SUMMARY_HTML] if self.summary_inputs() else []
 
     # ---- the runs -------------------------------------------------------------------------
 

@@ -47,6 +47,21 @@ for _fig, _spec in FIGURES.items():
             "../scripts/figure.py"
 
 
+rule summary:
+    # the verdict page: each paper's claims against this run's tables (pruneinterp.verdicts)
+    input:
+        PLAN.summary_inputs(),
+    output:
+        md=paths.SUMMARY_MD,
+        html=report(paths.SUMMARY_HTML, caption="../report/summary.rst", category="Verdicts"),
+    log:
+        "logs/summary.log",
+    conda:
+        ENV
+    script:
+        "../scripts/summary.py"
+
+
 rule provenance:
     # what produced the results (commit, CPU/GPU, versions, config); remade whenever a figure is
     input:
