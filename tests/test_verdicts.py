@@ -106,6 +106,7 @@ def test_pages_and_readme_carry_the_same_claims(tmp_path):
     md, page = (tmp_path / "summary.md").read_text(), (tmp_path / "summary.html").read_text()
     for c in items:
         assert f"**{c.name}: {c.verdict}.**" in md and c.numbers[0] in md
+    assert "| 2 | 10 | 91.0 | 3 (1–5) | 3 | 10 of 10 |" in md  # the per-level table, from the tables
     assert page.count("<tr>") == len(items) + 1
     readme = tmp_path / "README.md"
     readme.write_text(f"# x\n\nbefore\n{verdicts.BEGIN}\nold text\n{verdicts.END}\nafter\n")

@@ -266,7 +266,7 @@ def run(args: argparse.Namespace) -> None:
         md = args.md or f"{args.results}/summary.md"
         items = verdicts.write(args.results, md, args.html or f"{args.results}/summary.html")
         if args.readme:
-            verdicts.update_readme(args.readme, verdicts.markdown(items))
+            verdicts.update_readme(args.readme, verdicts.markdown(items, root=args.results))
         print(f"{len(items)} claims: " + ", ".join(f"{v} {sum(c.verdict == v for c in items)}"
                                                  for v in (verdicts.AGREE, verdicts.DISAGREE, verdicts.CANNOT)))
     elif args.stage == "info":

@@ -393,6 +393,91 @@ def bl_claims(root: Path) -> list[Claim]:
     return claims
 
 
+# ---- data tables (markdown) --------------------------------------------------------------------
+
+
+def _per_seed(values: list[str]) -> str:
+    return " / ".join(values)
+
+
+def fb_table(root: Path) -> str:
+    """Per level: % remaining, top-1 and interpretable units (95% bootstrap) and unique concepts per seed."""
+    acc, summ = _read(root, "frankle_bau", "accuracy"), _read(root, "frankle_bau", "dissection_summary")
+    if acc is None or summ is None:
+        return ""
+    fv = final_val(acc).set_index(["seed", "level"])
+    sm = summ.groupby(["seed", "level"]).agg(u=("interpretable_units", "sum"), lo=("interpretable_units_lo", "sum"),
+                                             hi=("interpretable_units_hi", "sum"), c=("unique_concepts", "sum"),
+                                             live=("live_units", "sum"), units=("units", "sum"))
+    seeds = sorted(fv.index.get_level_values(0).unique())
+    out = [f"Seeds {' / '.join(map(str, seeds))} (one pruning chain each):", "",
+           "| level | % prunable weights remaining | top-1 val % | interpretable units (95% bootstrap) | unique concepts | live units |",
+           "| ---: | ---: | --- | --- | --- | --- |"]
+    for level in sorted(fv.index.get_level_values(1).unique()):
+        rem = 100 * (1 - fv.xs(level, level=1)["sparsity"].mean())
+        row = [f"{fv.loc[(s, level), 'top1']:.1f}" if (s, level) in fv.index else "–" for s in seeds]
+        units = [f"{int(sm.loc[(s, level), 'u'])}" if (s, level) in sm.index else "–" for s in seeds]
+        ci = [f"{sm.loc[(s, level), 'lo']:g}–{sm.loc[(s, level), 'hi']:g}" if (s, level) in sm.index else "–"
+              for s in seeds]
+        conc = [f"{int(sm.loc[(s, level), 'c'])}" if (s, level) in sm.index else "–" for s in seeds]
+        live = [f"{int(sm.loc[(s, level), 'live'])}" if (s, level) in sm.index else "–" for s in seeds]
+        out.append(f"| {level} | {rem:.3g} | {_per_seed(row)} | {_per_seed(units)} ({_per_seed(ci)}) | "
+                   f"{_per_seed(conc)} | {_per_seed(live)} of {int(sm['units'].max())} |")
+    units = _read(root, "frankle_bau", "dissection_units")
+    if units is not None:
+        u = units[units["interpretable"].astype(bool)]
+        per = u.groupby(["level", "category"]).size().unstack(fill_value=0)
+        levels = sorted(units["level"].unique())
+        out += ["", f"Interpretable units by category, summed over the {len(seeds)} chains:", "",
+                "| category | " + " | ".join(map(str, levels)) + " |", "| --- |" + " ---: |" * len(levels)]
+        for cat in per.columns:
+            out.append(f"| {cat} | " + " | ".join(str(int(per[cat].get(lv, 0))) for lv in levels) + " |")
+    return "\n".join(out) + "\n"
+
+
+def vrs_table(root: Path) -> str:
+    """Final top-1 per arm and rate (mean over seeds), and average MIS where scored."""
+    acc, mis = _read(root, "von_rad_seuffert", "accuracy"), _read(root, "von_rad_seuffert", "mis")
+    if acc is None:
+        return ""
+    fv = final_val(acc)
+    dense = fv[fv["level"] == 0]["top1"].mean()
+    fv = fv[fv["level"] > 0]
+    mm = _mis_by_model(mis) if mis is not None else None
+    out = [f"Top-1 val % (mean over seeds; the dense model: {dense:.1f}%), and average MIS where scored, per arm and "
+           "% of prunable weights removed:", "", "| method | schedule | retrain | % removed: top-1 (MIS) |", "| --- | --- | --- | --- |"]
+    for (m, sch, r), g in fv.groupby(["method", "schedule", "retrain"]):
+        cells = []
+        for lv, h in g.groupby("level"):
+            cell = f"{100 * h['sparsity'].mean():.3g}%: {h['top1'].mean():.1f}"
+            if mm is not None:
+                x = mm[(mm["method"] == m) & (mm["schedule"] == sch) & (mm["retrain"] == r) & (mm["level"] == lv)]
+                if len(x):
+                    cell += f" ({x['mis'].mean():.3f})"
+            cells.append(cell)
+        out.append(f"| {m} | {sch} | {r} | {'; '.join(cells)} |")
+    return "\n".join(out) + "\n"
+
+
+def bl_table(root: Path) -> str:
+    """Mean SVCCA over layers to the dense model per arm and sparsity, and accuracy."""
+    sim, acc = _read(root, "blakeney", "similarity"), _read(root, "blakeney", "accuracy")
+    if sim is None or acc is None:
+        return ""
+    s = sim[(sim["metric"] == "svcca") & (sim["layer_a"] == sim["layer_b"]) & (sim["level"] > 0)]
+    mean = s.groupby(["schedule", "retrain", "level"]).agg(sim=("similarity", "mean"), sp=("sparsity", "mean"))
+    fv = final_val(acc).groupby(["schedule", "retrain", "level"])["top1"].mean()
+    out = ["SVCCA to the dense model (mean over layers and seeds) and top-1 val %, per arm and % of prunable weights "
+           "removed:", "", "| schedule | retrain | % removed: SVCCA (top-1) |", "| --- | --- | --- |"]
+    for (sch, r), g in mean.groupby(level=[0, 1]):
+        cells = [f"{100 * row.sp:.3g}%: {row.sim:.3f} ({fv.get(key, float('nan')):.1f})" for key, row in g.iterrows()]
+        out.append(f"| {sch} | {r} | {'; '.join(cells)} |")
+    return "\n".join(out) + "\n"
+
+
+TABLES = {"Frankle & Bau 2019": fb_table, "von Rad & Seuffert 2024": vrs_table, "Blakeney et al. 2020": bl_table}
+
+
 # ---- rendering ---------------------------------------------------------------------------------
 
 
@@ -401,13 +486,17 @@ def claims(root: str | Path = "results") -> list[Claim]:
     return fb_claims(root) + vrs_claims(root) + bl_claims(root)
 
 
-def markdown(items: list[Claim], header: str = "") -> str:
+def markdown(items: list[Claim], header: str = "", root: str | Path | None = None) -> str:
+    """The claims by paper; with ``root``, each paper's data table first."""
     out = [header] if header else []
     paper = None
     for c in items:
         if c.paper != paper:
             paper = c.paper
             out += ([""] if out else []) + [f"#### {paper}", ""]
+            table = TABLES[paper](Path(root)) if root is not None and paper in TABLES else ""
+            if table:
+                out += [table]
         out.append(f"* **{c.name}: {c.verdict}.** Paper: “{c.statement}” This run ({c.unit}):")
         out += [f"  * {line}" for line in c.numbers]
         out.append(f"  * Rule: {c.reason}.")
@@ -441,7 +530,7 @@ def write(root: str | Path, md_out: str | Path, html_out: str | Path) -> list[Cl
 
     items = claims(root)
     with atomic_paths(md_out, html_out) as (md_tmp, html_tmp):
-        Path(md_tmp).write_text(markdown(items))
+        Path(md_tmp).write_text(markdown(items, root=root))
         Path(html_tmp).write_text(html_page(items))
     return items
 
