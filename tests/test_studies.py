@@ -333,6 +333,14 @@ def test_provenance_names_the_commit_the_machine_and_the_config(tmp_path):
     assert info["commit"] == (head.stdout.strip() if head.returncode == 0 else None)
     assert info["cpu"] and info["cores"] >= 1 and info["versions"]["torch"] and isinstance(info["gpus"], list)
     assert info["config"]["studies"]["frankle_bau"]["seeds"] == cfg["studies"]["frankle_bau"]["seeds"]
+    flags = next(line for line in open("/proc/cpuinfo") if line.startswith("flags")).split(":", 1)[1].split()
+    assert info["cpu_isa"] == [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags]
+    import torch
+
+    # oneDNN's bf16 kernels (what `precision: auto` asks for) need AVX-512 and come with its bf16 extensions
+    native = torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    assert not native or "avx512f" in info["cpu_isa"]
+    assert native or not {"avx512_bf16", "amx_bf16"} & set(info["cpu_isa"])
     first = out.read_bytes()
     provenance(str(out), str(repo), cfg)
     assert out.read_bytes() == first  # no timestamps: same commit, same machine, same bytes

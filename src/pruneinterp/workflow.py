@@ -59,7 +59,8 @@ def job(smk: Any) -> Iterator[None]:
 
 def provenance(out: str, repo: str, config: dict[str, Any] | None = None) -> dict[str, Any]:
     """What produced a run's results: the commit of ``repo`` (and whether its tracked files differed
-    from it), the CPU, the core count, the GPUs (``nvidia-smi``; none here), the versions that
+    from it), the CPU and its vector extensions (``train.precision: auto`` trains in bf16 only where
+    oneDNN has bf16 kernels: AVX-512 and up), the core count, the GPUs (``nvidia-smi``; none here), the versions that
     decide the numbers, and the resolved config. No timestamps, so the file is identical for the same
     commit, config and machine. Written as JSON to ``out``."""
     import json
@@ -77,9 +78,14 @@ def provenance(out: str, repo: str, config: dict[str, Any] | None = None) -> dic
             return None
 
     cpu = platform.processor() or platform.machine()
+    isa: list[str] = []
     try:
         with open("/proc/cpuinfo") as f:
-            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+            lines = f.read().splitlines()
+        cpu = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), cpu)
+        flags = next((line.split(":", 1)[1].split() for line in lines if line.startswith("flags")), [])
+        # the vector extensions that decide speed and rounding (oneDNN's bf16 kernels need AVX-512)
+        isa = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags]
     except OSError:
         pass
     status = git("status", "--porcelain", "--untracked-files=no")
@@ -96,7 +102,7 @@ def provenance(out: str, repo: str, config: dict[str, Any] | None = None) -> dic
     except (OSError, subprocess.SubprocessError):
         gpus = []
     info = {"commit": git("rev-parse", "HEAD"), "uncommitted_changes": None if status is None else bool(status),
-            "cpu": cpu, "cores": os.cpu_count(), "gpus": gpus, "machine": platform.machine(),
+            "cpu": cpu, "cpu_isa": isa, "cores": os.cpu_count(), "gpus": gpus, "machine": platform.machine(),
             "system": platform.system(), "python": platform.python_version(), "versions": versions,
             "config": config}
     with atomic_path(out) as tmp:
