@@ -347,8 +347,10 @@ def test_report_shows_every_figure_and_table_in_a_real_browser(workflow_run):
 
     wd = workflow_run
     _smk(wd, "--report", "report.html")
+    galleries = sorted(str(p.relative_to(wd)) for p in (wd / "results/gallery").rglob("index.html"))
+    assert len(galleries) == 2  # one per seed of the frankle_bau chain
     expected = sorted([str(p.relative_to(wd)) for p in (wd / "results/figures").iterdir()
-                       if p.suffix in (".png", ".csv")] + ["results/summary.html"])
+                       if p.suffix in (".png", ".csv")] + ["results/summary.html"] + galleries)
     url = (wd / "report.html").as_uri()
     driver = _browser()
     try:
@@ -358,7 +360,7 @@ def test_report_shows_every_figure_and_table_in_a_real_browser(workflow_run):
         categories = driver.execute_script("return window.categories")
         assert sorted(results) == expected
         for path, entry in results.items():
-            assert "seed(s)" in entry["caption"] and "{{" not in entry["caption"], path  # n, rendered
+            assert re.search(r"n = \d|seed\(s\)", entry["caption"]) and "{{" not in entry["caption"], path  # n
             payload = entry["data_uri"].split("base64,", 1)[1]
             assert base64.b64decode(payload) == (wd / path).read_bytes(), path
         assert "n = 2 seed(s) (0, 1)" in results["results/figures/fb_fig4.png"]["caption"]
@@ -381,6 +383,14 @@ def test_report_shows_every_figure_and_table_in_a_real_browser(workflow_run):
                         "return img && img.complete ? img.naturalWidth : null;", name))
         assert sorted(shown) == [p for p in expected if p.endswith(".png")]
         assert all(width > 0 for width in shown.values()), shown
+        for path in galleries:  # a gallery page on its own: every unit strip and MIS panel decodes
+            driver.get((wd / path).as_uri())
+            counts = WebDriverWait(driver, 30).until(lambda d: d.execute_script(
+                "const imgs = Array.from(document.images);"
+                "return imgs.every(i => i.complete) ? [imgs.length, imgs.filter(i => i.naturalWidth > 0).length] : null;"))
+            units = len(list((wd / path).parent.joinpath("png").glob("level*_unit*.png")))
+            assert counts[0] == counts[1] and counts[0] >= units > 0, (path, counts, units)
+        driver.save_screenshot(str(wd / "gallery_screenshot.png"))
         driver.save_screenshot(str(wd / "report_screenshot.png"))
         errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
         assert errors == [], errors

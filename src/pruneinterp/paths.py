@@ -60,6 +60,14 @@ STUDY_TABLES = {"accuracy": "accuracy.csv", "sparsity": "sparsity.csv", "units":
                 "similarity_controls": "similarity_controls.csv"}
 
 GROUND_TRUTH = f"{RESULTS}/validation/ground_truth.csv"
+GALLERY_INDEX = "index.html"  # a unit gallery's page (pruneinterp.gallery), with its PNGs in png/
+
+
+def gallery_dir(study: str, seed: int | str, method: str, schedule: str, retrain: str) -> str:
+    """The unit gallery of one pruning chain."""
+    return f"{RESULTS}/gallery/{study}/seed{seed}/{method}/{schedule}/{retrain}"
+
+
 SUMMARY_MD = f"{RESULTS}/summary.md"  # the verdict page (pruneinterp.verdicts), markdown for the README
 SUMMARY_HTML = f"{RESULTS}/summary.html"  # the verdict page, a report entry
 PROVENANCE = f"{RESULTS}/provenance.json"  # the commit, CPU/GPU, versions and config that produced the results

@@ -397,7 +397,37 @@ class Plan:
         out = [f for name in FIGURES if self.figure_enabled(name) for f in self.figure_files(name)]
         if self.config["dissect"]["ground_truth"]["labels"]:
             out.append(paths.GROUND_TRUTH)
-        return out + self.summary_files() + [paths.PROVENANCE]
+        return out + self.summary_files() + self.gallery_files() + [paths.PROVENANCE]
+
+    # ---- unit galleries ------------------------------------------------------------------
+
+    def galleries(self) -> dict[str, list[Run]]:
+        """Gallery directory -> the runs (levels) of its chain: one per seed and arm chain of every
+        study that dissects, when ``gallery.enabled``."""
+        if not self.config["gallery"]["enabled"]:
+            return {}
+        out: dict[str, list[Run]] = {}
+        for name, study in self.studies.items():
+            if not study.dissect:
+                continue
+            for run in self.runs(name):
+                out.setdefault(paths.gallery_dir(name, run.seed, run.method, run.schedule, run.retrain), []).append(run)
+        return out
+
+    def gallery_files(self) -> list[str]:
+        return [f"{d}/{paths.GALLERY_INDEX}" for d in self.galleries()]
+
+    def gallery_inputs(self, gallery: str) -> dict[str, Any]:
+        runs = self.galleries()[gallery]
+        return {"accuracy": paths.study_table(runs[0].study, "accuracy"), "probe": self.data.probe,
+                "activations": [r.file(paths.ACTIVATIONS) for r in runs],
+                "dissections": [r.file(paths.DISSECTION) for r in runs]}
+
+    def gallery_params(self, gallery: str) -> dict[str, Any]:
+        runs = self.galleries()[gallery]
+        return {"levels": [r.level for r in runs], "seed": runs[0].seed, "layer": self.config["dissect"]["layers"][0],
+                "gallery": canonical({k: v for k, v in self.config["gallery"].items() if k != "enabled"}),
+                "mis": self.section_params("mis")}
 
     def summary_inputs(self) -> list[str]:
         """The study tables the enabled figures read: those the verdict page is computed from."""

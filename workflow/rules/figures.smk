@@ -62,6 +62,27 @@ rule summary:
         "../scripts/summary.py"
 
 
+for _gallery in PLAN.galleries():
+
+    rule:
+        # one unit gallery (pruneinterp.gallery): a seed's pruning chain, one job
+        name:
+            "gallery_" + _gallery.removeprefix(paths.RESULTS + "/gallery/").replace("/", "_")
+        input:
+            **PLAN.gallery_inputs(_gallery),
+        output:
+            html=report(f"{_gallery}/{paths.GALLERY_INDEX}", caption="../report/gallery.rst", category="Galleries"),
+            png=directory(f"{_gallery}/png"),
+        params:
+            **PLAN.gallery_params(_gallery),
+        log:
+            f"logs/{_gallery.removeprefix(paths.RESULTS + '/')}/gallery.log",
+        conda:
+            ENV
+        script:
+            "../scripts/gallery.py"
+
+
 rule provenance:
     # what produced the results (commit, CPU/GPU, versions, config); remade whenever a figure is
     input:
