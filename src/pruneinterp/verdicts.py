@@ -62,6 +62,14 @@ def final_val(acc: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
+def _verdict(same: bool | None, holds: str = AGREE) -> str:
+    """The verdict when a rule holds in every unit of replication (``holds``), in none (the other
+    one), or in some but not all (cannot tell)."""
+    if same is None:
+        return CANNOT
+    return holds if same else (DISAGREE if holds == AGREE else AGREE)
+
+
 def _all_same(values: list[bool]) -> bool | None:
     """True if all hold, False if none holds, None if the units of replication split."""
     if all(values):
@@ -100,7 +108,7 @@ def fb_claims(root: Path) -> list[Claim]:
     claims.append(Claim(
         paper, "Accuracy under pruning (Fig. 1)",
         "When 16.8% of parameters or more remain, accuracy matches that of the original network.",
-        {True: AGREE, False: DISAGREE, None: CANNOT}[same],
+        _verdict(same),
         f"every level with ≥ 16.8% of prunable weights remaining is within {ACC_POINTS:g} point of (or above) its "
         f"dense model in {'every' if same else ('no' if same is False else 'some but not every')} chain",
         unit, lines))
@@ -127,7 +135,7 @@ def fb_claims(root: Path) -> list[Claim]:
         paper, "Interpretability follows accuracy (Fig. 2, Hypothesis A)",
         "Sparse pruning does not reduce interpretability until so many parameters are pruned that accuracy "
         "declines.",
-        {True: DISAGREE, False: AGREE, None: CANNOT}[same],
+        _verdict(same, holds=DISAGREE),
         "a level counts as 'less interpretable' when its interpretable units fall below the dense model's 95% "
         f"bootstrap lower bound, and as 'accurate' when its top-1 is within {ACC_POINTS:g} point of the dense model; "
         + ("in every chain interpretability fell at an accurate level" if same else
@@ -190,7 +198,7 @@ def fb_claims(root: Path) -> list[Claim]:
             paper, "Consistency of units (Fig. 4)",
             "Nearly 80% of the originally interpretable units remain interpretable even after 89% of parameters have "
             "been pruned; about 70% of them keep the same concept.",
-            {True: AGREE, False: DISAGREE, None: CANNOT}[same],
+            _verdict(same),
             "agree when every chain keeps at least 60% of its dense-interpretable units at the level nearest 11% "
             "remaining, disagree when none does" + ("" if same is not None else "; the chains split"),
             unit, lines))
@@ -252,7 +260,7 @@ def vrs_claims(root: Path) -> list[Claim]:
             paper, "Fine-tuning and iterative pruning (Figs. 1–3)",
             "Accuracy drops drastically without fine-tuning; iterative pruning yields higher accuracy than one-shot "
             "pruning at the same rate.",
-            {True: AGREE, False: DISAGREE, None: CANNOT}[same],
+            _verdict(same),
             "agree when fine-tuning beats no fine-tuning at the highest rate and iterative beats one-shot at the "
             "highest iterative rate, in every seed",
             unit, lines))
@@ -386,7 +394,7 @@ def bl_claims(root: Path) -> list[Claim]:
                 paper, "Accuracy of re-initialised and random sparse networks (Table 1)",
                 "Re-initialised and randomly initialised sparse networks reach the accuracy of magnitude pruning with "
                 "fine-tuning, except at 90% sparsity.",
-                {True: AGREE, False: DISAGREE, None: CANNOT}[same],
+                _verdict(same),
                 f"below 90% removed, every from-scratch network within {ACC_POINTS:g} point of (or above) the fine-tuned "
                 "magnitude-pruned one" + ("" if same is not None else ": some are, some are not"),
                 f"the seed, n = {fv['seed'].nunique()}", lines))
