@@ -182,3 +182,37 @@ def test_outputs_get_the_usual_file_permissions(tmp_path):
     finally:
         os.umask(old)
     assert (tmp_path / "t.csv").stat().st_mode & 0o777 == 0o644
+
+
+def test_similarity_samples_give_the_same_table_as_full_activations(tmp_path):
+    """`extract --similarity-samples` keeps only the (image, position) rows the similarity stage
+    compares; comparing two such files gives exactly the table of the full activations, and files
+    sampled differently are refused."""
+    data = tmp_path / "data"
+    assert main(["make-data", "--out", str(data), "--n-train", "64", "--n-val", "32", "--n-probe", "20"]) == 0
+    for seed in (0, 1):
+        assert main(["train", "--train", str(data / "train.npz"), "--val", str(data / "val.npz"), "--out-dir",
+                     str(tmp_path / f"s{seed}"), "--model-kwargs", '{"width": 4}', "--seed", str(seed),
+                     "--train-config", '{"epochs": 1, "batch_size": 16, "precision": "fp32"}',
+                     "--rewind-iteration", "1"]) == 0
+    layers = ["--layer", "conv3", "--layer", "conv4", "--layer", "fc"]
+    for seed in (0, 1):
+        ckpt, out = str(tmp_path / f"s{seed}/checkpoint.pt"), tmp_path / f"s{seed}"
+        assert main(["extract", "--checkpoint", ckpt, "--probe", str(data / "probe"), "--out", str(out / "full.h5"),
+                     *layers]) == 0
+        assert main(["extract", "--checkpoint", ckpt, "--probe", str(data / "probe"), "--out", str(out / "samples.h5"),
+                     *layers, "--similarity-samples", "--max-samples", "300", "--seed", "3"]) == 0
+        assert main(["extract", "--checkpoint", ckpt, "--probe", str(data / "probe"), "--out", str(out / "other.h5"),
+                     *layers, "--similarity-samples", "--max-samples", "300", "--seed", "4"]) == 0
+    with h5py.File(tmp_path / "s0/samples.h5") as f:
+        assert f["layers/conv4"].shape == (300, 8) and f["layers/fc"].shape == (20, 10)
+        assert f.attrs["similarity_max_samples"] == 300 and f.attrs["similarity_seed"] == 3
+    common = ["--max-samples", "300", "--seed", "3"]
+    assert main(["similarity", "--a", str(tmp_path / "s0/full.h5"), "--b", str(tmp_path / "s1/full.h5"), "--out",
+                 str(tmp_path / "full.csv"), *common]) == 0
+    assert main(["similarity", "--a", str(tmp_path / "s0/samples.h5"), "--b", str(tmp_path / "s1/samples.h5"),
+                 "--out", str(tmp_path / "samples.csv"), *common]) == 0
+    assert (tmp_path / "full.csv").read_bytes() == (tmp_path / "samples.csv").read_bytes()
+    assert main(["similarity", "--a", str(tmp_path / "s0/samples.h5"), "--b", str(tmp_path / "s1/other.h5"),
+                 "--out", str(tmp_path / "mixed.csv")]) == 2
+    assert not (tmp_path / "mixed.csv").exists()

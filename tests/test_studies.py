@@ -129,8 +129,8 @@ def test_figure_settings_are_derived_without_editing_the_config():
     assert (er.run.study, er.run.seed, er.run.level, er.run.retrain, er.epochs) == (
         "blakeney", 0, 2, "finetune_sgd", cfg["finetune"]["epochs"])
     epoch = paths.epoch_dir(er.run.dir, 2)
-    assert plan.similarity_reference(epoch) == f"{paths.epoch_dir(er.run.dir, 0)}/similarity_activations.h5"
-    assert plan.similarity_reference(er.run.dir) == "results/dense/resnet-w4/seed0/similarity_activations.h5"
+    assert plan.similarity_reference(epoch) == f"{paths.epoch_dir(er.run.dir, 0)}/similarity_samples.h5"
+    assert plan.similarity_reference(er.run.dir) == "results/dense/resnet-w4/seed0/similarity_samples.h5"
     assert plan.checkpoint_of(paths.baseline_dir("resnet-w4", 0)) == "results/dense/resnet-w4/seed0/init.pt"
     assert paths.GROUND_TRUTH in plan.targets() and "results/figures/vrs_fig5.png" in plan.targets()
 
@@ -278,7 +278,7 @@ def test_similarity_controls_reuse_the_other_seeds_dense_models_and_retrain_the_
     assert ft.dir == "results/dense/resnet-w4/seed0/finetune_sgd" and ft.table == f"{ft.dir}/similarity.csv"
     # the retrained dense model is extracted from its own checkpoint and compared with the dense model
     assert plan.checkpoint_of(ft.dir) == f"{ft.dir}/checkpoint.pt"
-    assert plan.similarity_reference(ft.dir) == "results/dense/resnet-w4/seed0/similarity_activations.h5"
+    assert plan.similarity_reference(ft.dir) == "results/dense/resnet-w4/seed0/similarity_samples.h5"
     assert plan.dense_retrain_inputs("resnet-w4", 0, "finetune_sgd") == {
         "train": plan.data.train, "val": plan.data.val, "pruned": "results/dense/resnet-w4/seed0/checkpoint.pt"}
     assert plan.dense_retrain_inputs("resnet-w4", 0, "rewind")["rewind"] == "results/dense/resnet-w4/seed0/rewind.pt"

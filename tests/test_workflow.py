@@ -210,6 +210,28 @@ def test_figure_only_parameter_reruns_only_that_figure(workflow_run, tmp_path):
     assert planned == {"fb_fig2": 1}, proc.stdout[-2000:]
 
 
+def test_a_similarity_setting_reruns_the_comparisons_not_the_extractions(workflow_run):
+    """Extractions keep the (image, position) samples the comparison uses: a new SVCCA variance
+    fraction or set of measures reruns the comparisons and what reads them, and extracts nothing."""
+    cfg = yaml.safe_load((workflow_run / "config/test.yaml").read_text())
+    cfg.setdefault("similarity", {}).update(keep=0.95, methods=["svcca", "cka"])
+    (workflow_run / "config/changed_sim.yaml").write_text(yaml.safe_dump(cfg))
+    proc = subprocess.run(SNAKEMAKE + ["--cores", "2", "-n", "--configfile", "config/changed_sim.yaml"],
+                          cwd=workflow_run, capture_output=True, text=True, check=True)
+    planned = _planned_rules(proc.stdout)
+    samples = list((workflow_run / "results").rglob("similarity_samples.h5"))
+    compared = [p for p in (workflow_run / "results").rglob("similarity.csv") if p.parent.name != "tables"]
+    assert planned.get("similarity") == len(compared) > 0  # every comparison of a run with its reference
+    assert set(planned) <= {"similarity", "similarity_between_seeds", "epoch_similarity_tables",
+                            "study_similarity_controls", "study_similarity_tables", "bl_fig2", "bl_fig3", "bl_fig4",
+                            "bl_fig5", "bl_metrics", "summary", "provenance", "all"}, planned
+    cfg["similarity"]["max_samples"] = 1000  # other samples: those are extracted again
+    (workflow_run / "config/changed_sim.yaml").write_text(yaml.safe_dump(cfg))
+    proc = subprocess.run(SNAKEMAKE + ["--cores", "2", "-n", "--configfile", "config/changed_sim.yaml"],
+                          cwd=workflow_run, capture_output=True, text=True, check=True)
+    assert _planned_rules(proc.stdout).get("extract_similarity") == len(samples)
+
+
 @pytest.mark.parametrize(
     "edit, key, allowed",
     [

@@ -126,6 +126,48 @@ def _extract(checkpoint: str | os.PathLike[str], probe_dir: str | os.PathLike[st
         h.remove()
 
 
+SAMPLING_ATTRS = ("similarity_conv", "similarity_max_samples", "similarity_seed")
+
+
+def extract_samples(checkpoint: str | os.PathLike[str], probe_dir: str | os.PathLike[str], out: str | os.PathLike[str],
+                    layers: list[str], batch_size: int = ExtractConfig.batch_size, device: str = "cpu",
+                    n_images: int | None = None, conv: str = "positions", max_samples: int | None = 20000,
+                    seed: int = 0) -> None:
+    """What the similarity stage uses, kept instead of the activations: the file of :func:`extract`
+    (same attributes, ``/image_index``, ``/logits``), but each ``/layers/<name>`` holds the layer's
+    samples, (samples, C) by :func:`pruneinterp.similarity.as_samples` with ``conv``, ``max_samples``
+    and ``seed`` (the same rows for every model), recorded as root attributes ``similarity_*``. The
+    similarity stage reads it like an activations file whose layers are already samples, so a
+    similarity measure or its settings can change without extracting again; at paper scale the
+    full activations would be a GPU pass and gigabytes per checkpoint."""
+    import tempfile
+
+    from .similarity import as_samples
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, full = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".full.tmp", dir=out.parent)
+    os.close(fd)
+    try:
+        extract(checkpoint, probe_dir, full, layers, batch_size, device, n_images)
+        with h5py.File(full, "r") as src, atomic_path(out) as tmp, h5py.File(tmp, "w") as f:
+            for key, value in src.attrs.items():
+                f.attrs[key] = value
+            f.attrs["similarity_conv"] = conv
+            f.attrs["similarity_max_samples"] = -1 if max_samples is None else int(max_samples)
+            f.attrs["similarity_seed"] = int(seed)
+            for name in ("image_index", "targets", "logits"):
+                if name in src:
+                    f.create_dataset(name, data=src[name][:])
+            for name in layers:
+                acts = src["layers"][name][:]
+                x = np.ascontiguousarray(as_samples(acts, conv, max_samples, seed))
+                ds = f.create_dataset(f"layers/{name}", data=x, dtype=x.dtype)
+                ds.attrs["activation_shape"] = np.array(acts.shape, dtype=np.int64)
+    finally:
+        Path(full).unlink(missing_ok=True)
+
+
 def probe_identity(probe_dir: str | os.PathLike[str]) -> dict[str, object]:
     """What identifies a probe set (Contract 2): the SHA-256 of its ``index.csv`` and its image count."""
     index = Path(probe_dir) / "index.csv"

@@ -117,6 +117,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--device", default="cpu")
     s.add_argument("--batch-size", type=int, default=ExtractConfig().batch_size)
     s.add_argument("--n-images", type=int, default=None, help="only the first N probe images")
+    s.add_argument("--similarity-samples", action="store_true",
+                   help="keep only what the similarity stage compares: each layer's (image, position) samples")
+    s.add_argument("--conv", choices=["positions", "mean"], default="positions", help="with --similarity-samples")
+    s.add_argument("--max-samples", type=int, default=20000, help="with --similarity-samples (0: all positions)")
+    s.add_argument("--seed", type=int, default=0, help="with --similarity-samples: seed of the sampled rows")
 
     s = sub.add_parser("dissect", help="network dissection of an activations file")
     s.add_argument("--activations", required=True)
@@ -231,10 +236,15 @@ def run(args: argparse.Namespace) -> None:
                        strategy=args.strategy, train_cfg=args.train_config, seed=args.seed, ident=ident,
                        rewind_path=args.rewind, finetune=args.finetune, device=args.device)
     elif args.stage == "extract":
-        from .activations import extract
+        from .activations import extract, extract_samples
 
-        extract(checkpoint=args.checkpoint, probe_dir=args.probe, out=args.out, layers=args.layer,
-                batch_size=args.batch_size, device=args.device, n_images=args.n_images)
+        if args.similarity_samples:
+            extract_samples(checkpoint=args.checkpoint, probe_dir=args.probe, out=args.out, layers=args.layer,
+                            batch_size=args.batch_size, device=args.device, n_images=args.n_images, conv=args.conv,
+                            max_samples=args.max_samples or None, seed=args.seed)
+        else:
+            extract(checkpoint=args.checkpoint, probe_dir=args.probe, out=args.out, layers=args.layer,
+                    batch_size=args.batch_size, device=args.device, n_images=args.n_images)
     elif args.stage == "dissect":
         cfg = DissectConfig(quantile=args.quantile, iou_threshold=args.iou_threshold, budget=args.budget,
                             upsample=args.upsample,

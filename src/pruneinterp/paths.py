@@ -47,7 +47,7 @@ DISSECTION_IOU = "dissection_iou.h5"
 DISSECTION_BOOTSTRAP = "dissection_bootstrap.csv"
 MIS = "mis.csv"
 CLASS_ACCURACY = "class_accuracy.csv"
-SIMILARITY_ACTIVATIONS = "similarity_activations.h5"
+SIMILARITY_SAMPLES = "similarity_samples.h5"  # the (image, position) samples the similarity stage compares
 SIMILARITY = "similarity.csv"
 
 RANDOM_INIT = "random_init"  # the reference network of a dense run: its initial weights

@@ -284,7 +284,8 @@ def similarity(a_path: str, b_path: str, out: str, cfg: "SimilarityConfig | dict
     ``cfg.keep`` is SVCCA's variance fraction, ``cfg.pwcca_keep`` PWCCA's. Both files must hold the
     same probe images in the same order. Conv layers become samples by ``cfg.conv`` (see
     :func:`pruneinterp.similarity.as_samples`; positions of layers with different spatial sizes
-    are pooled to the smaller size)."""
+    are pooled to the smaller size); files of :func:`pruneinterp.activations.extract_samples` hold
+    samples already (2-D layers are used as they are), and both must be sampled alike."""
     from .activations import open_activations
     from .similarity import SimilarityConfig, as_samples
     from .similarity import similarity as compare
@@ -296,6 +297,12 @@ def similarity(a_path: str, b_path: str, out: str, cfg: "SimilarityConfig | dict
         if len(ia) != len(ib) or (ia != ib).any():
             raise InputError(f"{a_path} and {b_path} do not hold the same probe images in the same order "
                              f"({len(ia)} vs {len(ib)} images)")
+        from .activations import SAMPLING_ATTRS
+
+        sampled = [tuple(str(f.attrs.get(k, "")) for k in SAMPLING_ATTRS) for f in (fa, fb)]
+        if sampled[0] != sampled[1]:
+            raise InputError(f"{a_path} and {b_path} hold layers sampled differently (conv, max_samples, seed: "
+                             f"{sampled[0]} vs {sampled[1]})")
         ha, hb = (str(f.attrs.get("probe_index_sha256", "")) for f in (fa, fb))
         if ha and hb and ha != hb:
             raise InputError(f"{a_path} and {b_path} were extracted on different probes (index.csv sha256 "

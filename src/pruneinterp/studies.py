@@ -429,6 +429,16 @@ class Plan:
                 "gallery": canonical({k: v for k, v in self.config["gallery"].items() if k != "enabled"}),
                 "mis": self.section_params("mis")}
 
+    SAMPLING = ("layers", "n_images", "conv", "max_samples", "seed")  # similarity settings of the extraction
+
+    def similarity_sampling_params(self) -> dict[str, Any]:
+        """What decides a similarity samples file: which layers, images and (image, position) rows."""
+        return canonical({k: self.config["similarity"][k] for k in self.SAMPLING})
+
+    def similarity_params(self) -> dict[str, Any]:
+        """What the comparison of two samples files uses (changing it re-extracts nothing)."""
+        return canonical({k: v for k, v in self.config["similarity"].items() if k not in self.SAMPLING or k == "layers"})
+
     def summary_inputs(self) -> list[str]:
         """The study tables the enabled figures read: those the verdict page is computed from."""
         return sorted({f for name in FIGURES if self.figure_enabled(name)
@@ -474,8 +484,8 @@ class Plan:
         checkpoint, the same run before retraining (epoch 0)."""
         loc = paths.parse(run_dir)
         if loc.epoch is not None:
-            return f"{paths.epoch_dir(run_dir.rsplit('/epochs/', 1)[0], 0)}/{paths.SIMILARITY_ACTIVATIONS}"
-        return f"{loc.dense}/{paths.SIMILARITY_ACTIVATIONS}"
+            return f"{paths.epoch_dir(run_dir.rsplit('/epochs/', 1)[0], 0)}/{paths.SIMILARITY_SAMPLES}"
+        return f"{loc.dense}/{paths.SIMILARITY_SAMPLES}"
 
     # ---- controls (similarity between networks nobody pruned) -----------------------------
 

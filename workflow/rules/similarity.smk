@@ -1,6 +1,8 @@
 # Representation similarity (Blakeney et al. 2020): every run of a study with `similarity: true`
 # against the dense model of its seed, layer by layer, on the first `similarity.n_images` probe
-# images. The activations for it are temporary (cheap to re-extract, large to keep).
+# images. Each checkpoint's extraction keeps only what the comparison uses, its (image, position)
+# samples, so a similarity setting that does not change the samples (methods, keep, pwcca_keep,
+# dims) reruns the comparisons and not the extractions.
 
 
 rule extract_similarity:
@@ -8,10 +10,9 @@ rule extract_similarity:
         checkpoint=extract_checkpoint,
         probe=DATA.probe,
     output:
-        activations=temp(f"{{run}}/{paths.SIMILARITY_ACTIVATIONS}"),
+        samples=f"{{run}}/{paths.SIMILARITY_SAMPLES}",
     params:
-        layers=config["similarity"]["layers"],
-        n_images=config["similarity"]["n_images"],
+        sampling=PLAN.similarity_sampling_params(),
         batch_size=config["extract"]["batch_size"],
         device=config["device"],
     resources:
@@ -24,17 +25,17 @@ rule extract_similarity:
     conda:
         ENV
     script:
-        "../scripts/extract.py"
+        "../scripts/extract_samples.py"
 
 
 rule similarity:
     input:
-        a=f"{{run}}/{paths.SIMILARITY_ACTIVATIONS}",
+        a=f"{{run}}/{paths.SIMILARITY_SAMPLES}",
         b=similarity_reference,
     output:
         table=f"{{run}}/{paths.SIMILARITY}",
     params:
-        similarity=PLAN.section_params("similarity"),
+        similarity=PLAN.similarity_params(),
     resources:
         mem_mb=4000,
         runtime=30,
@@ -142,12 +143,12 @@ rule retrain_dense:
 
 rule similarity_between_seeds:
     input:
-        a=f"{paths.dense_dir('{model}', '{other}')}/{paths.SIMILARITY_ACTIVATIONS}",
-        b=f"{DENSE_DIR}/{paths.SIMILARITY_ACTIVATIONS}",
+        a=f"{paths.dense_dir('{model}', '{other}')}/{paths.SIMILARITY_SAMPLES}",
+        b=f"{DENSE_DIR}/{paths.SIMILARITY_SAMPLES}",
     output:
         table=paths.seed_similarity_file("{model}", "{seed}", "{other}"),
     params:
-        similarity=PLAN.section_params("similarity"),
+        similarity=PLAN.similarity_params(),
     wildcard_constraints:
         other=r"\d+",
     resources:

@@ -5,8 +5,7 @@ from pruneinterp import stages
 from pruneinterp.workflow import job
 
 with job(snakemake):
-    s = dict(snakemake.params.similarity)
+    s = dict(snakemake.params.similarity)  # the comparison's settings; the sampling is the extraction's
     layers = s.pop("layers")
-    s.pop("n_images")  # the extraction's setting
     stages.similarity(a_path=snakemake.input.a, b_path=snakemake.input.b, out=snakemake.output.table, cfg=s,
                       layers=layers)
