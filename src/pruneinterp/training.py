@@ -58,8 +58,9 @@ def resolve_device(device: str) -> torch.device:
 
 def native_bf16(device: torch.device) -> bool:
     """Whether ``device`` computes bf16 natively: a CUDA GPU that supports it, or a CPU for which
-    oneDNN has bf16 kernels (AVX-512 and up; fastest with AVX512-BF16 or AMX). On an AVX2-only CPU bf16 autocast is emulated: the default
-    ResNet trained at 93 img/s in bf16 against 1 210 in fp32 (AMD EPYC, AVX2, one thread)."""
+    oneDNN has bf16 kernels (AVX-512 and up; fastest with AVX512-BF16 or AMX). On an AVX2-only CPU
+    bf16 autocast is emulated: the default ResNet trained at 93 img/s in bf16 against 1 210 in fp32
+    (AMD EPYC, AVX2, one thread)."""
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
     if device.type == "cpu":
