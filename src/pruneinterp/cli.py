@@ -69,6 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--force", action="store_true",
                    help="replace an existing directory that pruneinterp did not generate (default: refuse)")
 
+    s = sub.add_parser("convert-cifar", help="CIFAR-10/100 in torchvision's files -> train.npz, val.npz")
+    s.add_argument("--root", required=True, help="the directory holding cifar-10-batches-py/ or cifar-100-python/")
+    s.add_argument("--variant", choices=["cifar10", "cifar100"], default="cifar10")
+    s.add_argument("--out", required=True, help="directory for train.npz (training batches) and val.npz (test batch)")
+
     s = sub.add_parser("train", help="train a dense model (init, rewind, final checkpoints, metrics)")
     s.add_argument("--train", required=True, help="train.npz")
     s.add_argument("--val", required=True, help="val.npz")
@@ -219,6 +224,11 @@ def run(args: argparse.Namespace) -> None:
                          seed=args.seed, spec=args.spec, force=args.force)
     elif args.stage == "make-probe":
         stages.make_probe(out_dir=args.out, n=args.n, seed=args.seed, spec=args.spec, force=args.force)
+    elif args.stage == "convert-cifar":
+        from .data.cifar import write_splits
+
+        write_splits(root=args.root, variant=args.variant, train_out=f"{args.out}/train.npz",
+                     val_out=f"{args.out}/val.npz")
     elif args.stage == "train":
         out = {k: f"{args.out_dir}/{k}.pt" for k in ("init", "rewind", "checkpoint")}
         out["metrics"] = f"{args.out_dir}/metrics.csv"

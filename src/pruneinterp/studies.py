@@ -177,6 +177,14 @@ class Data:
         root = paths.data_dir(d.get("name") or d["source"])
         if d["source"] == "shapes":
             return cls("shapes", root, f"{root}/train.npz", f"{root}/val.npz", f"{root}/probe")
+        if d["source"] in ("cifar10", "cifar100"):
+            for key in ("cifar_dir", "probe_dir"):
+                if not d.get(key):
+                    raise ConfigError(f"data.{key} is required for data.source {d['source']}")
+                if not os.path.isdir(d[key]):
+                    raise ConfigError(f"data.{key} = {d[key]!r}: no such directory (allowed: an existing directory; "
+                                      f"{'a Broden-format probe' if key == 'probe_dir' else 'torchvision CIFAR files'})")
+            return cls(d["source"], root, f"{root}/train.npz", f"{root}/val.npz", d["probe_dir"])
         for key in ("train_dir", "val_dir", "probe_dir"):
             if not d.get(key):
                 raise ConfigError(f"data.{key} is required for data.source imagefolder")

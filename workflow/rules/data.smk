@@ -16,6 +16,27 @@ if DATA.source == "shapes":
         script:
             "../scripts/generate_data.py"
 
+elif DATA.source in ("cifar10", "cifar100"):
+
+    # CIFAR in torchvision's own files on disk -> the same train/val arrays as the generated data;
+    # the probe is the user's Broden directory, read in place.
+    rule convert_cifar:
+        output:
+            train=DATA.train,
+            val=DATA.val,
+        params:
+            variant=DATA.source,
+            root=config["data"]["cifar_dir"],
+        resources:
+            mem_mb=4000,
+            runtime=30,
+        log:
+            f"logs/data/{config['data'].get('name') or config['data']['source']}.log",
+        conda:
+            ENV
+        script:
+            "../scripts/convert_cifar.py"
+
 else:
 
     # ImageNet / CIFAR as ImageFolder trees on disk: index each split once (path, target, class,
