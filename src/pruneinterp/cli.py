@@ -318,6 +318,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     exit_on_sigterm()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.stage in ("train", "retrain"):  # under torchrun: one process per GPU (or CPU share)
+        from .training import init_distributed
+
+        init_distributed(getattr(args, "device", "cpu"))
     try:
         run(args)
     except (InputError, ValueError, KeyError, OSError) as exc:

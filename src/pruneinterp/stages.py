@@ -110,6 +110,13 @@ def _network(ckpt: dict[str, Any], path: str | os.PathLike[str]) -> torch.nn.Mod
     return net
 
 
+def _rank() -> int:
+    """This process's rank in a torch.distributed run (``torchrun``), 0 otherwise: only rank 0 writes."""
+    from .training import _distributed
+
+    return _distributed()[1]
+
+
 def resume_path(checkpoint: str | os.PathLike[str]) -> str:
     """Where a training run that will write ``checkpoint`` keeps its per-epoch state until it
     completes (:func:`pruneinterp.training.train`'s ``resume``): a hidden file beside it, which a
@@ -133,6 +140,8 @@ def train_dense(train_path: str, val_path: str, out: dict[str, str], model: str,
     norm = Normalizer.fit(images.sample(2000, seed) if hasattr(images, "sample") else images.numpy())
     result = train(net, data, cfg, seed, norm, capture_iterations=(0, rewind_iteration), device=resolve_device(device),
                    resume=resume_path(out["checkpoint"]))
+    if _rank() != 0:  # several processes (torchrun): the same weights everywhere, rank 0 writes them
+        return
     common = {"model": model, "model_kwargs": kwargs, "normalization": vars(norm), "masks": {}, "seed": seed}
     save_checkpoint(out["init"], {**common, "state_dict": result.captured[0], "iteration": 0})
     save_checkpoint(out["rewind"], {**common, "state_dict": result.captured[rewind_iteration],
@@ -205,6 +214,8 @@ def retrain(pruned_path: str, train_path: str, val_path: str, out: dict[str, str
         metrics = [{"epoch": 0, "split": "val", "top1": top1, "loss": loss}]
     else:
         def save_epoch(epoch: int, model: torch.nn.Module) -> None:
+            if _rank() != 0:
+                return
             save_checkpoint(f"{epochs_dir}/epoch{epoch}/checkpoint.pt",
                             {**keep, "state_dict": clean_state_dict(model), "masks": masks, "level": level,
                              "retrain": strategy, "epoch": epoch})
@@ -218,6 +229,8 @@ def retrain(pruned_path: str, train_path: str, val_path: str, out: dict[str, str
                        on_epoch=save_epoch if epochs_dir is not None else None,
                        resume=resume_path(out["checkpoint"]) if epochs_dir is None else None)
         metrics = result.metrics
+    if _rank() != 0:
+        return
     save_checkpoint(out["checkpoint"], {**keep, "state_dict": net.state_dict(), "masks": masks, "sparsity": sp,
                                         "prunable_layers": pruned.get("prunable_layers"), "level": level,
                                         "retrain": strategy})

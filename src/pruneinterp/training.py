@@ -49,11 +49,34 @@ class TrainConfig:
 
 
 def resolve_device(device: str) -> torch.device:
+    """``cpu``, ``cuda`` or ``auto`` (CUDA where present); under ``torchrun`` a CUDA process takes
+    the GPU of its ``LOCAL_RANK``."""
+    import os
+
     if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda" and not torch.cuda.is_available():
         raise ValueError("device: cuda requested but no CUDA device is available; allowed here: cpu, auto")
+    if device == "cuda" and "LOCAL_RANK" in os.environ:
+        return torch.device("cuda", int(os.environ["LOCAL_RANK"]))
     return torch.device(device)
+
+
+def init_distributed(device: str = "cpu") -> bool:
+    """Join the process group ``torchrun`` describes (``WORLD_SIZE`` > 1 in the environment): NCCL
+    for CUDA, gloo for CPU. Returns whether this is a distributed run."""
+    import os
+
+    import torch.distributed as dist
+
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or not dist.is_available():
+        return False
+    if not dist.is_initialized():
+        cuda = resolve_device(device).type == "cuda"
+        if cuda:
+            torch.cuda.set_device(resolve_device(device))
+        dist.init_process_group(backend="nccl" if cuda else "gloo")
+    return True
 
 
 def native_bf16(device: torch.device) -> bool:
@@ -277,7 +300,11 @@ def _train_loop(model: nn.Module, data: dict[str, tuple[torch.Tensor, torch.Tens
 
     if saved is None:
         capture()
-    progress = Progress(total - it, "train", unit="it")
+    world, rank = _distributed()
+    if world > 1 and cfg.batch_size % world:
+        raise ValueError(f"train.batch_size {cfg.batch_size} must be a multiple of the {world} processes")
+    net = model if world == 1 else nn.parallel.DistributedDataParallel(model)  # gradients averaged over ranks
+    progress = Progress(total - it, "train", unit="it", stream=None if rank == 0 else _Quiet())
     for epoch in range(first_epoch, cfg.epochs):
         gen = torch.Generator().manual_seed(seed * 100_003 + epoch)
         order = torch.randperm(n, generator=gen)
@@ -285,7 +312,13 @@ def _train_loop(model: nn.Module, data: dict[str, tuple[torch.Tensor, torch.Tens
         loss_sum, correct, seen = 0.0, 0, 0
         for b in range(it - epoch * steps, steps):
             idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
-            x = augment(norm(x_train[idx].to(device)), cfg, seed, epoch, b)
+            if world == 1:
+                x = augment(norm(x_train[idx].to(device)), cfg, seed, epoch, b)
+            else:  # this rank's share of the global batch: rows rank, rank + world, ...
+                augmented = cfg.shift or cfg.flip  # drawn for the whole batch, as one process would
+                x = norm(x_train[idx if augmented else idx[rank::world]].to(device))
+                x = augment(x, cfg, seed, epoch, b)[rank::world] if augmented else x
+                idx = idx[rank::world]
             y = y_train[idx].to(device)
             # the normalised batch comes out of an NHWC -> NCHW permute, i.e. channels_last strides:
             # make the layout the one asked for, whichever it is
@@ -293,7 +326,7 @@ def _train_loop(model: nn.Module, data: dict[str, tuple[torch.Tensor, torch.Tens
             for group in opt.param_groups:
                 group["lr"] = learning_rate(cfg, it, total, steps)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
-                out = model(x)
+                out = net(x)
                 loss = F.cross_entropy(out.float(), y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -304,6 +337,10 @@ def _train_loop(model: nn.Module, data: dict[str, tuple[torch.Tensor, torch.Tens
             seen += len(y)
             capture()
             progress.update(1)
+        if world > 1:  # the running metrics of the whole batch
+            totals = torch.tensor([loss_sum, float(correct), float(seen)], dtype=torch.float64)
+            torch.distributed.all_reduce(totals)
+            loss_sum, correct, seen = float(totals[0]), int(totals[1]), int(totals[2])
         result.metrics.append({"epoch": epoch + 1, "split": "train_running", "top1": correct / seen,
                                "loss": loss_sum / seen})
         _evaluate_splits(model, data, cfg, norm, device, epoch + 1, result)
@@ -311,7 +348,7 @@ def _train_loop(model: nn.Module, data: dict[str, tuple[torch.Tensor, torch.Tens
                              if r["epoch"] == epoch + 1 and r["split"] != "train_running")
         progress.line(f"epoch {epoch + 1}/{cfg.epochs}: train loss {loss_sum / seen:.4f} top1 {correct / seen:.4f}"
                       + (f", {held_out}" if held_out else ""))
-        if resume and epoch + 1 < cfg.epochs:
+        if resume and epoch + 1 < cfg.epochs and rank == 0:
             _save_resume(resume, {"fingerprint": fingerprint, "model": model.state_dict(),
                                   "optimizer": opt.state_dict(), "metrics": result.metrics,
                                   "captured": result.captured, "iteration": it, "epoch": epoch + 1})
@@ -324,6 +361,36 @@ def _train_loop(model: nn.Module, data: dict[str, tuple[torch.Tensor, torch.Tens
         if os.path.exists(resume):
             os.remove(resume)
     return result
+
+
+def _distributed() -> tuple[int, int]:
+    """(world size, rank) of an initialised torch.distributed process group (``torchrun``), else (1, 0).
+
+    With several processes every rank runs the same iterations on its share of each global batch
+    (rows rank, rank + world, ...; augmentation drawn for the whole batch), DistributedDataParallel
+    averages the gradients, so the weights follow one process training on the whole batch (up to
+    float rounding) -- except for BatchNorm, whose batch statistics are each rank's (as in any DDP
+    run without SyncBatchNorm). Masks are buffers of every rank's model and stay enforced there;
+    the held-out splits are evaluated by every rank (the same weights) and only rank 0 writes
+    files (here the resume state; the stages write checkpoints from rank 0 only)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_world_size(), dist.get_rank()
+    return 1, 0
+
+
+class _Quiet:
+    """A stream that drops what it is given (progress of ranks other than 0)."""
+
+    def write(self, _text: str) -> int:
+        return 0
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
 
 
 def _fingerprint(model: nn.Module, cfg: TrainConfig, seed: int, start_iteration: int, n: int,
