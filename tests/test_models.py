@@ -137,3 +137,31 @@ def test_the_configs_architecture_table_matches_the_models():
         assert tuple(MODELS[arch].unit_layers) == UNIT_LAYERS[arch]
     net = build_model("resnet18", num_classes=3, small_input=True)
     assert tuple(net.unit_layers) == UNIT_LAYERS["resnet18"]
+
+
+@pytest.mark.parametrize("arch, kwargs, size", [("googlenet", {}, 224), ("resnet34", {"small_input": True}, 32),
+                                                ("vgg16_bn", {"small_input": True}, 32)])
+def test_paper_models_take_a_training_step_and_expose_their_units(arch, kwargs, size):
+    """The papers' networks (von Rad & Seuffert's GoogLeNet, Blakeney's ResNet-34 and VGG-16) train
+    through the project's loop with masks, and every unit layer the config may name exists."""
+    from pruneinterp.architectures import UNIT_LAYERS
+    from pruneinterp.models import unit_layer
+    from pruneinterp.pruning import METHODS, select_layers
+    from pruneinterp.training import Normalizer, TrainConfig, train
+
+    torch.manual_seed(0)
+    net = build_model(arch, num_classes=10, **kwargs)
+    assert tuple(net.unit_layers) == UNIT_LAYERS[arch]
+    for name in UNIT_LAYERS[arch]:
+        unit_layer(net, name)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (4, size, size, 3), dtype=torch.uint8, generator=g)
+    y = torch.randint(0, 10, (4,), generator=g)
+    masks = METHODS["magnitude_global"](net, 0.5, select_layers(net, None, [net.unit_layers["fc"]]), {})
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    res = train(net, {"train": (x, y)}, TrainConfig(epochs=1, batch_size=4, lr=0.01, precision="fp32"), 0,
+                Normalizer.fit(x.numpy()), masks=masks)
+    assert [m["split"] for m in res.metrics] == ["train_running"]
+    state = net.state_dict()
+    for key, mask in masks.items():
+        assert (state[key][~mask] == 0).all() and not torch.equal(state[key][mask], before[key][mask])

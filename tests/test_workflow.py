@@ -341,6 +341,66 @@ def test_paper_config_dry_run_builds_the_full_dag_on_disk_data(tmp_path):
     assert "resnet50" in proc.stdout and "results/data/imagenet/train.csv" in proc.stdout
 
 
+def _imagenet_fixture(root):
+    from PIL import Image
+
+    for split in ("train", "val"):
+        for cls in ("n01440764", "n01443537"):
+            d = root / split / cls
+            d.mkdir(parents=True)
+            Image.new("RGB", (40, 30), (200, 10, 10)).save(d / "a.JPEG")
+
+
+def test_von_rad_seuffert_paper_config_plans_every_arm_on_disk_data(tmp_path):
+    """config/paper/von-rad-seuffert.yaml (GoogLeNet, ImageNet, 50 fine-tuning epochs) on fixtures in
+    the on-disk formats: the dry run plans every arm's runs, MIS and all of the paper's figures."""
+    from broden_fixture import write_broden_fixture
+
+    (tmp_path / "wf").mkdir()
+    wd = _copy_workflow(tmp_path / "wf")
+    _imagenet_fixture(tmp_path / "imagenet")
+    write_broden_fixture(tmp_path / "broden")
+    paths = {"data": {"train_dir": str(tmp_path / "imagenet/train"), "val_dir": str(tmp_path / "imagenet/val"),
+                      "probe_dir": str(tmp_path / "broden")}}
+    (wd / "paths.yaml").write_text(yaml.safe_dump(paths))
+    proc = subprocess.run(SNAKEMAKE + ["--cores", "2", "-n", "--configfile", "config/paper/von-rad-seuffert.yaml",
+                                       "paths.yaml"], cwd=wd, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    planned = _planned_rules(proc.stdout)
+    study = yaml.safe_load((REPO / "config/paper/von-rad-seuffert.yaml").read_text())["studies"]["von_rad_seuffert"]
+    oneshot = [a for a in study["arms"] if a["schedule"] == "oneshot"]
+    trained = sum(len(a["targets"]) * len([r for r in a["retrain"] if r != "none"]) for a in oneshot)
+    assert planned["prune_oneshot"] == sum(len(a["targets"]) for a in oneshot)
+    assert planned["retrain"] == sum(len(a["targets"]) * len(a["retrain"]) for a in oneshot) and trained > 0
+    assert planned["prune_retrain"] == 10 and planned["train_dense"] == 1
+    for fig in ("vrs_fig1", "vrs_fig2", "vrs_fig3", "vrs_fig4", "vrs_fig5", "vrs_fig6"):
+        assert planned[fig] == 1, fig
+    assert "googlenet" in proc.stdout and not {"fb_fig1", "bl_table1"} & set(planned)
+
+
+def test_blakeney_paper_config_plans_every_arm_on_cifar_files(tmp_path):
+    """config/paper/blakeney.yaml (ResNet-34 on CIFAR-10 in torchvision's files) on fixtures: the dry run
+    converts CIFAR and plans Table 1's three strategies, Table 3's iterative chain and the SVCCA figures."""
+    from broden_fixture import write_broden_fixture
+    from test_cifar import write_cifar
+
+    (tmp_path / "wf").mkdir()
+    wd = _copy_workflow(tmp_path / "wf")
+    write_cifar(tmp_path / "cifar")
+    write_broden_fixture(tmp_path / "broden")
+    paths = {"data": {"cifar_dir": str(tmp_path / "cifar"), "probe_dir": str(tmp_path / "broden")}}
+    (wd / "paths.yaml").write_text(yaml.safe_dump(paths))
+    proc = subprocess.run(SNAKEMAKE + ["--cores", "2", "-n", "--configfile", "config/paper/blakeney.yaml",
+                                       "paths.yaml"], cwd=wd, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    planned = _planned_rules(proc.stdout)
+    assert planned["convert_cifar"] == 1 and "generate_data" not in planned and "index_data" not in planned
+    assert planned["retrain"] == 5 * 3 and planned["prune_retrain"] == 11 and planned["prune_oneshot"] == 5
+    for fig in ("bl_table1", "bl_table3", "bl_fig2", "bl_fig3", "bl_fig4", "bl_fig5", "bl_metrics"):
+        assert planned[fig] == 1, fig
+    assert "resnet34" in proc.stdout and "results/data/cifar10/train.npz" in proc.stdout
+
+
 def _browser():
     """Headless Debian Chromium through Selenium and Debian's chromedriver (`make test` installs both
     when missing)."""

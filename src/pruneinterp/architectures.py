@@ -11,12 +11,19 @@ UNIT_LAYERS: dict[str, tuple[str, ...]] = {
     "convnet": ("conv1", "conv2", "conv3", "conv4", "fc"),
     "resnet": _RESNET_UNITS,
     "resnet18": _RESNET_UNITS,
+    "resnet34": _RESNET_UNITS,
     "resnet50": _RESNET_UNITS,
+    "vgg16_bn": ("block1", "block2", "block3", "block4", "block5", "fc"),
+    "googlenet": ("inception3a", "inception3b", "inception4a", "inception4b", "inception4c", "inception4d",
+                  "inception4e", "inception5a", "inception5b", "fc"),
 }
 
 KWARGS: dict[str, tuple[str, ...]] = {  # besides num_classes, which the workflow sets from the data
     "convnet": ("width", "in_channels", "widths"),
     "resnet": ("widths", "strides", "blocks", "in_channels"),
     "resnet18": ("small_input",),
+    "resnet34": ("small_input",),
     "resnet50": ("small_input",),
+    "vgg16_bn": ("small_input",),
+    "googlenet": (),
 }

@@ -152,11 +152,46 @@ def _resnet(arch: str) -> Callable[..., nn.Module]:
     return build
 
 
+VGG_BLOCKS = {f"block{i + 1}": f"features.{k}" for i, k in enumerate((5, 12, 22, 32, 42))}  # each block's last ReLU
+
+
+def vgg16_bn(num_classes: int = 1000, small_input: bool = False) -> nn.Module:
+    """torchvision's VGG-16 with BatchNorm (random init). ``small_input`` (CIFAR, 32 px): global average
+    pooling and one linear classifier on the 512 channels, as CIFAR VGGs (e.g. Blakeney et al.'s) use,
+    instead of the 7x7 pooling and three 4096-wide layers meant for 224 px. Units: the last ReLU of each
+    of the five conv blocks (``block1`` .. ``block5``) and ``fc``."""
+    import torchvision
+
+    model = torchvision.models.vgg16_bn(weights=None, num_classes=num_classes)
+    if small_input:
+        model.avgpool = nn.AdaptiveAvgPool2d(1)
+        model.classifier = nn.Sequential(nn.Linear(512, num_classes))
+    model.unit_layers = VGG_BLOCKS | {"fc": f"classifier.{len(model.classifier) - 1}"}
+    return model
+
+
+GOOGLENET_UNITS = ("inception3a", "inception3b", "inception4a", "inception4b", "inception4c", "inception4d",
+                   "inception4e", "inception5a", "inception5b")
+
+
+def googlenet(num_classes: int = 1000) -> nn.Module:
+    """torchvision's GoogLeNet (Inception v1, von Rad & Seuffert's network), random init, without the
+    auxiliary classifiers. Units: the output channels of each inception module, and ``fc``."""
+    import torchvision
+
+    model = torchvision.models.googlenet(weights=None, num_classes=num_classes, aux_logits=False, init_weights=True)
+    model.unit_layers = {name: name for name in GOOGLENET_UNITS} | {"fc": "fc"}
+    return model
+
+
 MODELS: dict[str, Callable[..., nn.Module]] = {
     "convnet": ConvNet,
     "resnet": SmallResNet,
     "resnet18": _resnet("resnet18"),
+    "resnet34": _resnet("resnet34"),
     "resnet50": _resnet("resnet50"),
+    "vgg16_bn": vgg16_bn,
+    "googlenet": googlenet,
 }
 
 
