@@ -199,10 +199,12 @@ def render_mis(cp: Checkpoint, probe: Any, out_dir: Path, cfg: GalleryConfig, mi
 def write_gallery(accuracy: str, activations: Sequence[str], dissections: Sequence[str], levels: Sequence[int],
                   probe_dir: str, out_html: str, out_dir: str, seed: int, layer: str,
                   cfg: "GalleryConfig | dict | None" = None, mis: "Any | dict | None" = None,
-                  backend: str = "concepts", weights: str | None = None, title: str = "") -> list[int]:
+                  backend: str = "concepts", weights: str | None = None, title: str = "",
+                  chain: dict[str, str] | None = None) -> list[int]:
     """The gallery of one pruning chain: ``activations[i]`` / ``dissections[i]`` belong to level
     ``levels[i]``; the checkpoints drawn are chosen from ``accuracy`` (the study's accuracy table,
-    filtered to this chain) unless ``cfg.levels`` names them. Returns the levels drawn."""
+    filtered to this seed and the ``chain``'s method, schedule and retrain) unless ``cfg.levels``
+    names them. Returns the levels drawn."""
     import shutil
     import tempfile
 
@@ -215,11 +217,14 @@ def write_gallery(accuracy: str, activations: Sequence[str], dissections: Sequen
     config = as_config(GalleryConfig, cfg)
     mis_cfg = as_config(MISConfig, mis)
     acc = pd.read_csv(accuracy)
-    chain = acc[(acc["seed"] == seed) & (acc["split"] == "val")]
-    chain = chain[chain["epoch"] == chain.groupby("level")["epoch"].transform("max")]
-    if chain.empty:
-        raise InputError(f"{accuracy}: no validation rows for seed {seed}")
-    chosen = sorted(config.levels) if config.levels else choose_levels(chain, config.within)
+    keep = (acc["seed"] == seed) & (acc["split"] == "val")
+    for key, value in (chain or {}).items():  # the arm: method, schedule, retrain
+        keep &= acc[key] == value
+    rows = acc[keep]
+    rows = rows[rows["epoch"] == rows.groupby("level")["epoch"].transform("max")]
+    if rows.empty:
+        raise InputError(f"{accuracy}: no validation rows for seed {seed} {chain or ''}")
+    chosen = sorted(config.levels) if config.levels else choose_levels(rows, config.within)
     by_level = dict(zip(map(int, levels), zip(activations, dissections)))
     missing = [lv for lv in chosen if lv not in by_level]
     if missing:
@@ -235,7 +240,7 @@ def write_gallery(accuracy: str, activations: Sequence[str], dissections: Sequen
             acts = f["layers"][layer][:]
         units = pd.read_csv(d_path)
         units = units[units["layer"] == layer].set_index("unit")
-        row = chain[chain["level"] == lv].iloc[0]
+        row = rows[rows["level"] == lv].iloc[0]
         checkpoints.append(Checkpoint(lv, 100 * (1 - float(row["sparsity"])), 100 * float(row["top1"]), acts,
                                       image_index, units))
     out_dir_p = Path(out_dir)

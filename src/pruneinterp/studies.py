@@ -434,6 +434,7 @@ class Plan:
     def gallery_params(self, gallery: str) -> dict[str, Any]:
         runs = self.galleries()[gallery]
         return {"levels": [r.level for r in runs], "seed": runs[0].seed, "layer": self.config["dissect"]["layers"][0],
+                "chain": {"method": runs[0].method, "schedule": runs[0].schedule, "retrain": runs[0].retrain},
                 "gallery": canonical({k: v for k, v in self.config["gallery"].items() if k != "enabled"}),
                 "mis": self.section_params("mis")}
 
