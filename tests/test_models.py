@@ -98,7 +98,7 @@ def test_resnet_adapter_for_small_inputs():
 
 
 def test_unknown_model_and_layer_name_the_allowed_values():
-    with pytest.raises(ValueError, match="allowed: convnet, resnet, resnet18, resnet50"):
+    with pytest.raises(ValueError, match="allowed: convnet, googlenet, resnet, resnet18, resnet34, resnet50, vgg16_bn"):
         build_model("vgg99")
     with pytest.raises(ValueError, match="conv4"):
         unit_layer(build_model("convnet", width=4), "conv9")
