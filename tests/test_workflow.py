@@ -306,28 +306,27 @@ def test_new_finetuning_lr_reruns_only_the_finetuned_runs(workflow_run):
     assert planned.get("extract_activations", 0) == expected_extract
 
 
+def _paper_dry_run(tmp_path: Path, config: str, paths: dict) -> tuple[subprocess.CompletedProcess, dict[str, int]]:
+    """Dry run of ``config/paper/<config>`` in a copy of the workflow, with its data paths replaced
+    by ``paths`` (fixtures in the real on-disk formats)."""
+    wd = _copy_workflow(tmp_path / "wf")
+    (wd / "paths.yaml").write_text(yaml.safe_dump({"data": paths}))
+    proc = subprocess.run(SNAKEMAKE + ["--cores", "2", "-n", "--configfile", f"config/paper/{config}", "paths.yaml"],
+                          cwd=wd, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc, _planned_rules(proc.stdout)
+
+
 def test_paper_config_dry_run_builds_the_full_dag_on_disk_data(tmp_path):
     """config/paper/frankle-bau.yaml with ImageNet and Broden replaced by small fixtures in the same
     layouts: the dry run plans every job of the paper-scale study."""
-    from PIL import Image
-
     from broden_fixture import write_broden_fixture
 
-    (tmp_path / "wf").mkdir()
-    wd = _copy_workflow(tmp_path / "wf")
-    for split in ("train", "val"):
-        for cls in ("n01440764", "n01443537"):
-            d = tmp_path / "imagenet" / split / cls
-            d.mkdir(parents=True)
-            Image.new("RGB", (40, 30), (200, 10, 10)).save(d / "a.JPEG")
+    _imagenet_fixture(tmp_path / "imagenet")
     write_broden_fixture(tmp_path / "broden")
-    paths = {"data": {"train_dir": str(tmp_path / "imagenet/train"), "val_dir": str(tmp_path / "imagenet/val"),
-                      "probe_dir": str(tmp_path / "broden")}}
-    (wd / "paths.yaml").write_text(yaml.safe_dump(paths))
-    proc = subprocess.run(SNAKEMAKE + ["--cores", "2", "-n", "--configfile", "config/paper/frankle-bau.yaml",
-                                       "paths.yaml"], cwd=wd, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    planned = _planned_rules(proc.stdout)
+    proc, planned = _paper_dry_run(tmp_path, "frankle-bau.yaml", {
+        "train_dir": str(tmp_path / "imagenet/train"), "val_dir": str(tmp_path / "imagenet/val"),
+        "probe_dir": str(tmp_path / "broden")})
     paper = yaml.safe_load((REPO / "config/paper/frankle-bau.yaml").read_text())["studies"]["frankle_bau"]
     seeds, levels = len(paper["seeds"]), paper["arms"][0]["levels"]
     assert planned["index_data"] == 1 and "generate_data" not in planned
@@ -356,17 +355,11 @@ def test_von_rad_seuffert_paper_config_plans_every_arm_on_disk_data(tmp_path):
     the on-disk formats: the dry run plans every arm's runs, MIS and all of the paper's figures."""
     from broden_fixture import write_broden_fixture
 
-    (tmp_path / "wf").mkdir()
-    wd = _copy_workflow(tmp_path / "wf")
     _imagenet_fixture(tmp_path / "imagenet")
     write_broden_fixture(tmp_path / "broden")
-    paths = {"data": {"train_dir": str(tmp_path / "imagenet/train"), "val_dir": str(tmp_path / "imagenet/val"),
-                      "probe_dir": str(tmp_path / "broden")}}
-    (wd / "paths.yaml").write_text(yaml.safe_dump(paths))
-    proc = subprocess.run(SNAKEMAKE + ["--cores", "2", "-n", "--configfile", "config/paper/von-rad-seuffert.yaml",
-                                       "paths.yaml"], cwd=wd, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    planned = _planned_rules(proc.stdout)
+    proc, planned = _paper_dry_run(tmp_path, "von-rad-seuffert.yaml", {
+        "train_dir": str(tmp_path / "imagenet/train"), "val_dir": str(tmp_path / "imagenet/val"),
+        "probe_dir": str(tmp_path / "broden")})
     study = yaml.safe_load((REPO / "config/paper/von-rad-seuffert.yaml").read_text())["studies"]["von_rad_seuffert"]
     oneshot = [a for a in study["arms"] if a["schedule"] == "oneshot"]
     trained = sum(len(a["targets"]) * len([r for r in a["retrain"] if r != "none"]) for a in oneshot)
@@ -384,16 +377,10 @@ def test_blakeney_paper_config_plans_every_arm_on_cifar_files(tmp_path):
     from broden_fixture import write_broden_fixture
     from test_cifar import write_cifar
 
-    (tmp_path / "wf").mkdir()
-    wd = _copy_workflow(tmp_path / "wf")
     write_cifar(tmp_path / "cifar")
     write_broden_fixture(tmp_path / "broden")
-    paths = {"data": {"cifar_dir": str(tmp_path / "cifar"), "probe_dir": str(tmp_path / "broden")}}
-    (wd / "paths.yaml").write_text(yaml.safe_dump(paths))
-    proc = subprocess.run(SNAKEMAKE + ["--cores", "2", "-n", "--configfile", "config/paper/blakeney.yaml",
-                                       "paths.yaml"], cwd=wd, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    planned = _planned_rules(proc.stdout)
+    proc, planned = _paper_dry_run(tmp_path, "blakeney.yaml", {"cifar_dir": str(tmp_path / "cifar"),
+                                                               "probe_dir": str(tmp_path / "broden")})
     assert planned["convert_cifar"] == 1 and "generate_data" not in planned and "index_data" not in planned
     assert planned["retrain"] == 5 * 3 and planned["prune_retrain"] == 11 and planned["prune_oneshot"] == 5
     for fig in ("bl_table1", "bl_table3", "bl_fig2", "bl_fig3", "bl_fig4", "bl_fig5", "bl_metrics"):
