@@ -31,6 +31,7 @@ block this is the ordinary image bootstrap). Thresholds ``T_k`` stay at their fu
 from __future__ import annotations
 
 import os
+from typing import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,6 +60,21 @@ def fieldmap_weights(offset: int, size: int, step: int, n_act: int, n_out: int, 
     coords = np.arange(n_out, dtype=np.float64) * (input_len / n_out)
     eye = np.eye(n_act)
     return np.stack([np.interp(coords, centres, eye[a]) for a in range(n_act)], axis=1)
+
+
+def upsampler(h: int, w: int, size: tuple[int, int], fieldmap: "np.ndarray | None" = None,
+              input_size: "tuple[int, int] | None" = None, device: "str | torch.device" = "cpu"
+              ) -> Callable[[torch.Tensor], torch.Tensor]:
+    """How dissection upsamples (m, C, h, w) maps to (m, C, *size): bilinear (pixel centres
+    aligned), or, given the layer's ``fieldmap`` and the network's ``input_size``, NetDissect's
+    ``upsampleL`` (linear between the units' receptive-field centres, :func:`fieldmap_weights`).
+    Both are convex combinations, so thresholding ``up(A - T) > 0`` is sign-exact."""
+    if fieldmap is None:
+        return lambda a: F.interpolate(a, size=(int(size[0]), int(size[1])), mode="bilinear", align_corners=False)
+    (oy, ox), (zy, zx), (ty, tx) = np.asarray(fieldmap).tolist()
+    wy = torch.from_numpy(fieldmap_weights(oy, zy, ty, h, int(size[0]), int(input_size[0]))).float().to(device)
+    wx = torch.from_numpy(fieldmap_weights(ox, zx, tx, w, int(size[1]), int(input_size[1]))).float().to(device)
+    return lambda a: torch.einsum("yh,nchw,xw->nyxc", wy, a, wx).permute(0, 3, 1, 2)
 
 
 @dataclass(frozen=True)
@@ -202,10 +218,7 @@ def dissect_layer(acts: "np.ndarray | object", probe: Probe, image_index: np.nda
         rows = np.flatnonzero((sizes[:, 0] == sh) & (sizes[:, 1] == sw))
         p = int(sh * sw)
         chunk = max(1, budget // (units * p))
-        if fieldmap is not None:
-            (oy, ox), (zy, zx), (ty, tx) = np.asarray(fieldmap).tolist()
-            wy = torch.from_numpy(fieldmap_weights(oy, zy, ty, acts.shape[2], int(sh), int(input_size[0]))).float().to(dev)
-            wx = torch.from_numpy(fieldmap_weights(ox, zx, tx, acts.shape[3], int(sw), int(input_size[1]))).float().to(dev)
+        upsample = upsampler(acts.shape[2], acts.shape[3], (int(sh), int(sw)), fieldmap, input_size, dev)
         for start in range(0, len(rows), chunk):
             r = rows[start:start + chunk]
             # A > T is tested as interp(A - T) > 0: the same for exact arithmetic (bilinear weights
@@ -214,10 +227,7 @@ def dissect_layer(acts: "np.ndarray | object", probe: Probe, image_index: np.nda
             # channels_last: the kernel is several times faster, and the (m, sh, sw, C) memory order
             # is already the (pixels, units) matrix that the sparse product needs
             a = (_read_rows(acts, r).to(dev) - t).contiguous(memory_format=torch.channels_last)
-            if fieldmap is None:
-                up = F.interpolate(a, size=(int(sh), int(sw)), mode="bilinear", align_corners=False)
-            else:
-                up = torch.einsum("yh,nchw,xw->nyxc", wy, a, wx).permute(0, 3, 1, 2)
+            up = upsample(a)
             del a
             mask = up.clamp_(min=0).sign_().permute(0, 2, 3, 1).reshape(len(r) * p, units)  # 0/1, (m * P, C)
             del up

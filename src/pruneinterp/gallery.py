@@ -3,8 +3,9 @@ pruning levels of one chain, and MIS tasks as a participant sees them.
 
 For each chosen checkpoint and each unit: its ``top_k`` probe images (ranked by the unit's maximum
 activation over positions, as NetDissect ranks them) with the unit's mask drawn over them (the
-activation map upsampled bilinearly to the image and thresholded at the unit's dissection
-threshold T_k; outside the mask the image is dimmed), with the unit's best label, category and IoU.
+activation map upsampled to the image as the dissection upsampled it -- bilinear, or NetDissect's
+receptive-field interpolation -- and thresholded at the unit's dissection threshold T_k; outside
+the mask the image is dimmed), with the unit's best label, category and IoU.
 The page has one row per unit (sorted by its IoU in the first checkpoint, normally the dense
 network) and one column per checkpoint, so the same unit can be followed across levels (the
 visual version of Frankle & Bau's Fig. 4); interpretable units are marked. Below, for the best,
@@ -61,28 +62,31 @@ def _png(array: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def _upsample(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """(m, h, w) -> (m, H, W) bilinear, pixel centres aligned (as the dissection's default)."""
+def unit_masks(maps: np.ndarray, thresholds: np.ndarray, size: tuple[int, int], fieldmap: "np.ndarray | None" = None,
+               input_size: "tuple[int, int] | None" = None) -> np.ndarray:
+    """(m, h, w) maps of units with thresholds (m,) -> (m, H, W) masks, upsampled exactly as the
+    dissection upsampled them (:func:`pruneinterp.dissection.upsampler`: bilinear, or NetDissect's
+    receptive-field interpolation given the layer's ``fieldmap``), so the drawn mask is the one the
+    IoU counted, at the image's resolution."""
     import torch
-    import torch.nn.functional as F
 
-    t = torch.from_numpy(np.ascontiguousarray(maps, dtype=np.float32))[:, None]
-    return F.interpolate(t, size=size, mode="bilinear", align_corners=False)[:, 0].numpy()
+    from .dissection import upsampler
+
+    a = torch.from_numpy(np.ascontiguousarray(maps, dtype=np.float32) - np.asarray(thresholds, np.float32)[:, None, None])
+    up = upsampler(a.shape[1], a.shape[2], size, fieldmap, input_size)(a[:, None])
+    return (up[:, 0] > 0).numpy()
 
 
-def overlay(image: np.ndarray, amap: np.ndarray, threshold: float, scale: int = 2) -> np.ndarray:
-    """``image`` (H, W, 3) uint8 with the unit's mask (``amap`` (h, w) upsampled, > ``threshold``):
-    outside the mask dimmed to 30%, the mask's edge drawn in yellow; enlarged ``scale`` times."""
-    h, w = image.shape[:2]
-    up = _upsample((amap - threshold)[None], (h, w))[0]
-    mask = up > 0
+def overlay(image: np.ndarray, mask: np.ndarray, scale: int = 2) -> np.ndarray:
+    """``image`` (H, W, 3) uint8 with ``mask`` (H, W): outside it dimmed to 30%, its edge (mask pixels
+    with a 4-neighbour outside) drawn in yellow; enlarged ``scale`` times."""
     out = image.astype(np.float32)
     out[~mask] *= 0.3
     if scale > 1:
         out = out.repeat(scale, 0).repeat(scale, 1)
         mask = mask.repeat(scale, 0).repeat(scale, 1)
-    edge = mask & ~(np.pad(mask, 1, constant_values=False)[2:, 1:-1] & np.pad(mask, 1, constant_values=False)[:-2, 1:-1]
-                    & np.pad(mask, 1, constant_values=False)[1:-1, 2:] & np.pad(mask, 1, constant_values=False)[1:-1, :-2])
+    m = np.pad(mask, 1, constant_values=False)
+    edge = mask & ~(m[2:, 1:-1] & m[:-2, 1:-1] & m[1:-1, 2:] & m[1:-1, :-2])
     out[edge] = (255, 220, 0)
     return out.clip(0, 255).astype(np.uint8)
 
@@ -110,6 +114,8 @@ class Checkpoint:
     acts: np.ndarray  # (N, C, h, w) of the layer
     image_index: np.ndarray  # probe rows of the activation rows
     units: pd.DataFrame  # dissection table rows of the layer, indexed by unit
+    fieldmap: np.ndarray | None = None  # the layer's receptive fields, when dissection used them
+    input_size: tuple[int, int] | None = None
 
 
 def _data_uri(png: bytes) -> str:
@@ -126,10 +132,14 @@ def render_units(checkpoints: list[Checkpoint], probe: Any, out_dir: Path, cfg: 
         tops = top_images(cp.acts, cfg.top_k)
         rows = np.unique(tops)
         imgs = dict(zip(rows.tolist(), probe.images(cp.image_index[rows])))
-        for unit in order:
+        units = np.repeat(np.asarray(order), tops.shape[1])
+        picked = tops[order].ravel()
+        size = next(iter(imgs.values())).shape[:2]
+        masks = unit_masks(cp.acts[picked, units], cp.units.loc[units, "threshold"].to_numpy(), size,
+                           cp.fieldmap, cp.input_size).reshape(len(order), tops.shape[1], *size)
+        for i, unit in enumerate(order):
             row = cp.units.loc[unit]
-            tiles = [overlay(imgs[int(r)], cp.acts[int(r), unit], float(row["threshold"]), cfg.scale)
-                     for r in tops[unit]]
+            tiles = [overlay(imgs[int(r)], masks[i, j], cfg.scale) for j, r in enumerate(tops[unit])]
             png = _png(strip(tiles))
             name = f"level{cp.level}_unit{unit}.png"
             (out_dir / name).write_bytes(png)
@@ -158,10 +168,7 @@ def render_mis(cp: Checkpoint, probe: Any, out_dir: Path, cfg: GalleryConfig, mi
     scores = score_layer(cp.acts, similarity, items, mis_cfg, softmax=layer in mis_cfg.softmax_layers)
     if scores.tasks is None:
         return "<p>No unit of this layer varies on the probe: no MIS task.</p>"
-    from .mis import task_margins
-
-    d = task_margins(scores.tasks, similarity, items)  # (live units, tasks)
-    live = scores.live
+    d, live = scores.margins, scores.live  # (live units, tasks)
     conf = scores.confidence[live]
     ranked = np.argsort(-conf, kind="stable")
     picks = np.unique(np.linspace(0, len(ranked) - 1, max(2, cfg.mis_units)).round().astype(int))
@@ -200,7 +207,7 @@ def write_gallery(accuracy: str, activations: Sequence[str], dissections: Sequen
                   probe_dir: str, out_html: str, out_dir: str, seed: int, layer: str,
                   cfg: "GalleryConfig | dict | None" = None, mis: "Any | dict | None" = None,
                   backend: str = "concepts", weights: str | None = None, title: str = "",
-                  chain: dict[str, str] | None = None) -> list[int]:
+                  chain: dict[str, str] | None = None, upsample: str = "bilinear") -> list[int]:
     """The gallery of one pruning chain: ``activations[i]`` / ``dissections[i]`` belong to level
     ``levels[i]``; the checkpoints drawn are chosen from ``accuracy`` (the study's accuracy table,
     filtered to this seed and the ``chain``'s method, schedule and retrain) unless ``cfg.levels``
@@ -238,11 +245,18 @@ def write_gallery(accuracy: str, activations: Sequence[str], dissections: Sequen
             if layer not in f["layers"]:
                 raise InputError(f"{a_path}: no layer {layer!r}; available: {', '.join(f['layers'])}")
             acts = f["layers"][layer][:]
+            geometry = {}
+            if upsample == "fieldmap":  # as dissect.upsample: the masks the IoU counted
+                if "fieldmap" not in f["layers"][layer].attrs or "input_size" not in f.attrs:
+                    raise InputError(f"{a_path}: layer {layer!r} has no receptive-field map for "
+                                     "dissect.upsample fieldmap; extract it again")
+                geometry = {"fieldmap": f["layers"][layer].attrs["fieldmap"],
+                            "input_size": tuple(int(v) for v in f.attrs["input_size"])}
         units = pd.read_csv(d_path)
         units = units[units["layer"] == layer].set_index("unit")
         row = rows[rows["level"] == lv].iloc[0]
         checkpoints.append(Checkpoint(lv, 100 * (1 - float(row["sparsity"])), 100 * float(row["top1"]), acts,
-                                      image_index, units))
+                                      image_index, units, **geometry))
     out_dir_p = Path(out_dir)
     out_dir_p.parent.mkdir(parents=True, exist_ok=True)
     tmp_dir = Path(tempfile.mkdtemp(prefix=f".{out_dir_p.name}.", suffix=".tmp", dir=out_dir_p.parent))

@@ -382,13 +382,14 @@ def null_scale(similarity: Callable[[np.ndarray], np.ndarray], images: Callable[
 @dataclass
 class LayerScores:
     """Per unit: MIS confidence (mean sigmoid(alpha * d)), 0/1 accuracy, number of tasks, and the
-    tasks (None when every unit is constant)."""
+    tasks and their margins d (rows: the ``live`` units; None when every unit is constant)."""
 
     confidence: np.ndarray
     accuracy: np.ndarray
     n_tasks: np.ndarray
     tasks: Tasks | None
     live: np.ndarray
+    margins: np.ndarray | None = None
 
 
 def score_layer(acts: np.ndarray, similarity: Callable[[np.ndarray], np.ndarray],
@@ -406,14 +407,14 @@ def score_layer(acts: np.ndarray, similarity: Callable[[np.ndarray], np.ndarray]
     conf, acc = np.full(units, np.nan), np.full(units, np.nan)
     n_tasks = np.zeros(units, np.int64)
     live = np.flatnonzero(~constant)
-    tasks = None
+    tasks, d = None, None
     if len(live):
         tasks = make_tasks(values[:, live], cfg, live)
         d = task_margins(tasks, similarity, images)
         conf[live] = confidence(d, cfg.alpha).mean(1)
         acc[live] = (d > 0).mean(1)
         n_tasks[live] = cfg.n_tasks
-    return LayerScores(conf, acc, n_tasks, tasks, live)
+    return LayerScores(conf, acc, n_tasks, tasks, live, d)
 
 
 def mis_layer(acts: np.ndarray, similarity: Callable[[np.ndarray], np.ndarray],

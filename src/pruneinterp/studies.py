@@ -435,6 +435,7 @@ class Plan:
         runs = self.galleries()[gallery]
         return {"levels": [r.level for r in runs], "seed": runs[0].seed, "layer": self.config["dissect"]["layers"][0],
                 "chain": {"method": runs[0].method, "schedule": runs[0].schedule, "retrain": runs[0].retrain},
+                "upsample": self.config["dissect"]["upsample"],
                 "gallery": canonical({k: v for k, v in self.config["gallery"].items() if k != "enabled"}),
                 "mis": self.section_params("mis")}
 

@@ -12,4 +12,5 @@ with job(snakemake):
     write_gallery(accuracy=snakemake.input.accuracy, activations=list(snakemake.input.activations),
                   dissections=list(snakemake.input.dissections), levels=p.levels, probe_dir=snakemake.input.probe,
                   out_html=snakemake.output.html, out_dir=snakemake.output.png, seed=p.seed, layer=p.layer,
-                  cfg=p.gallery, mis=m, backend=backend, weights=weights, chain=dict(p.chain))
+                  cfg=p.gallery, mis=m, backend=backend, weights=weights, chain=dict(p.chain),
+                  upsample=p.upsample)
