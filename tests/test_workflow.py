@@ -198,6 +198,22 @@ def test_preloaded_jobs_write_the_same_bytes_as_jobs_in_their_own_process(workfl
         assert (wd / target).read_bytes() == (workflow_run / target).read_bytes(), target
 
 
+def test_extract_keep_false_deletes_activations_once_their_readers_ran(tmp_path):
+    """extract.keep: false makes activations.h5 a temp() output: gone after dissection and MIS read it."""
+    wd = _copy_workflow(tmp_path / "wf")
+    cfg = yaml.safe_load((wd / "config/test.yaml").read_text())
+    cfg["extract"]["keep"] = False
+    (wd / "config/nokeep.yaml").write_text(yaml.safe_dump(cfg))
+    dense = "results/dense/resnet-w4/seed0"
+    targets = [f"{dense}/dissection.csv", f"{dense}/mis.csv"]
+    proc = subprocess.run(SNAKEMAKE + [*targets, "--cores", "2", "--configfile", "config/nokeep.yaml"], cwd=wd,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (wd / f"{dense}/dissection.csv").is_file() and (wd / f"{dense}/mis.csv").is_file()
+    assert not (wd / f"{dense}/activations.h5").exists()
+    assert f"Removing temporary output {dense}/activations.h5" in proc.stderr
+
+
 def test_figure_only_parameter_reruns_only_that_figure(workflow_run, tmp_path):
     cfg = yaml.safe_load((workflow_run / "config/test.yaml").read_text())
     cfg["figures"]["fb_fig2"]["title"] = "A different title"

@@ -36,6 +36,11 @@ wildcard_constraints:
     run=paths.RUN_WILDCARD,
 
 
+def kept(path, keep):
+    """An output kept (``keep``) or made temporary: deleted once every job that reads it has run."""
+    return path if keep else temp(path)
+
+
 # ---- input functions -------------------------------------------------------------------------
 
 

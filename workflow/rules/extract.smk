@@ -3,7 +3,8 @@ rule extract_activations:
         checkpoint=extract_checkpoint,
         probe=DATA.probe,
     output:
-        activations=f"{{run}}/{paths.ACTIVATIONS}",
+        # extract.keep: false -> deleted once every consumer ran (paper scale: 25 GB per checkpoint)
+        activations=kept(f"{{run}}/{paths.ACTIVATIONS}", config["extract"]["keep"]),
     params:
         layers=config["extract"]["layers"],
         batch_size=config["extract"]["batch_size"],
