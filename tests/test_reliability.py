@@ -409,6 +409,13 @@ def test_perceptual_backends_never_download(tmp_path, monkeypatch, backend, file
                 import os
 
                 calls.append({**kwargs, "TORCH_HOME": os.environ.get("TORCH_HOME")})
+
+            def to(self, device):  # the backend moves the network to the stage's device
+                calls[-1]["device"] = str(device)
+                return self
+
+            def eval(self):
+                return self
         fake.LPIPS = LPIPS
     monkeypatch.setitem(sys.modules, backend, fake)
     weights = tmp_path / "w"
@@ -424,6 +431,8 @@ def test_perceptual_backends_never_download(tmp_path, monkeypatch, backend, file
     assert len(calls) == 1
     if backend == "dreamsim":
         assert calls[0]["cache_dir"] == str(weights) and calls[0]["pretrained"] is True
+        assert calls[0]["device"] == "cpu"
     else:
         assert calls[0]["model_path"] == str(weights / "alex.pth") and calls[0]["pnet_rand"] is False
         assert calls[0]["TORCH_HOME"] == str(weights)  # torchvision's AlexNet weights come from here
+        assert calls[0]["device"] == "cpu"

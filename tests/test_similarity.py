@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 from pruneinterp.similarity import (as_samples, canonical_correlations, linear_cka, pwcca, reference_svcca,
                                     similarity, svcca)
@@ -109,3 +110,18 @@ def test_conv_activations_as_samples():
     assert as_samples(acts, "positions", size=(3, 3)).shape == (90, 4)
     with pytest.raises(ValueError, match="positions, mean"):
         as_samples(acts, "max")
+
+
+@pytest.mark.parametrize("method", ["svcca", "pwcca", "cka"])
+def test_device_argument_moves_the_computation_and_keeps_the_value(method):
+    """The stage's ``device`` (cpu here; cuda on a GPU machine): numpy input is moved there as
+    float64 tensors and the value equals the computation on the inputs as given."""
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((400, 12))
+    b = a @ rng.standard_normal((12, 9)) + 0.3 * rng.standard_normal((400, 9))
+    here = similarity(method, a, b)
+    moved = similarity(method, a, b, device=torch.device("cpu"))
+    assert moved.similarity == pytest.approx(here.similarity, abs=1e-12)
+    assert (moved.dims_a, moved.dims_b) == (here.dims_a, here.dims_b)
+    assert isinstance(moved.correlations, np.ndarray)
+    assert 0.3 < here.similarity < 1.0  # a real, non-trivial value

@@ -166,6 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="conv layers: every (image, position) a sample, or spatial means")
     s.add_argument("--max-samples", type=int, default=sim.max_samples, help="random subset of positions (seeded)")
     s.add_argument("--seed", type=int, default=sim.seed)
+    s.add_argument("--device", default="cpu", help="where the decompositions run: cpu, cuda or auto")
 
     s = sub.add_parser("mis", help="Mechanistic Interpretability Score of every unit (machine 2-AFC)")
     s.add_argument("--activations", required=True)
@@ -185,6 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=mis.seed)
     s.add_argument("--backend", default="concepts", help="the observer: concepts (offline, the probe's annotations), features (offline pixel statistics), dreamsim, lpips")
     s.add_argument("--weights", default=None, help="local weights for dreamsim / lpips")
+    s.add_argument("--device", default="cpu", help="cpu, cuda or auto: where dreamsim / lpips run")
     s.add_argument("--class-accuracy-out", default=None, help="also write per-class top-1 accuracy on the probe")
     s.add_argument("--tasks-out", default=None,
                    help="also write every task: CSV layer,unit,task,side,role,image,rank (image = probe row)")
@@ -272,14 +274,15 @@ def run(args: argparse.Namespace) -> None:
         cfg = SimilarityConfig(methods=tuple(args.method or SimilarityConfig().methods), keep=args.keep,
                                pwcca_keep=args.pwcca_keep, dims=args.dims, conv=args.conv,
                                max_samples=args.max_samples, seed=args.seed)
-        stages.similarity(a_path=args.a, b_path=args.b, out=args.out, cfg=cfg, layers=args.layer, pairs=pairs)
+        stages.similarity(a_path=args.a, b_path=args.b, out=args.out, cfg=cfg, layers=args.layer, pairs=pairs,
+                          device=args.device)
     elif args.stage == "mis":
         cfg = MISConfig(n_tasks=args.n_tasks, k=args.k, alpha=args.alpha, query_offset=args.query_offset,
                         pooling=args.pooling, seed=args.seed,
                         softmax_layers=tuple(args.softmax_layer) if args.softmax_layer else MISConfig().softmax_layers)
         stages.mis(activations=args.activations, probe_dir=args.probe, out=args.out, cfg=cfg, layers=args.layer,
                    backend=args.backend, weights=args.weights, class_accuracy_out=args.class_accuracy_out,
-                   tasks_out=args.tasks_out)
+                   tasks_out=args.tasks_out, device=args.device)
     elif args.stage == "summary":
         from . import verdicts
 

@@ -156,7 +156,7 @@ def _require_files(backend: str, weights: str | None, files: tuple[str, ...]) ->
     return weights
 
 
-def _dreamsim_backend(weights: str | None) -> Callable[[np.ndarray], np.ndarray]:
+def _dreamsim_backend(weights: str | None, device: "object" = "cpu") -> Callable[[np.ndarray], np.ndarray]:
     weights = _require_files("dreamsim", weights, DREAMSIM_FILES)
     try:
         from dreamsim import dreamsim  # type: ignore[import-not-found]
@@ -166,19 +166,19 @@ def _dreamsim_backend(weights: str | None) -> Callable[[np.ndarray], np.ndarray]
     import torch
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # its LoRA adapters are read with peft: local only
-    model, preprocess = dreamsim(pretrained=True, cache_dir=weights, device="cpu")
+    model, preprocess = dreamsim(pretrained=True, cache_dir=weights, device=str(device))
     from PIL import Image
 
     def similarity(images: np.ndarray) -> np.ndarray:
         with torch.no_grad():
-            emb = torch.cat([model.embed(preprocess(Image.fromarray(img))) for img in images])
+            emb = torch.cat([model.embed(preprocess(Image.fromarray(img)).to(device)) for img in images])
         emb = torch.nn.functional.normalize(emb, dim=1)
-        return (emb @ emb.T).numpy()  # DreamSim distance = 1 - cosine
+        return (emb @ emb.T).cpu().numpy()  # DreamSim distance = 1 - cosine
 
     return similarity
 
 
-def _lpips_backend(weights: str | None) -> Callable[[np.ndarray], np.ndarray]:
+def _lpips_backend(weights: str | None, device: "object" = "cpu") -> Callable[[np.ndarray], np.ndarray]:
     weights = _require_files("lpips", weights, LPIPS_FILES)
     try:
         import lpips  # type: ignore[import-not-found]
@@ -199,14 +199,15 @@ def _lpips_backend(weights: str | None) -> Callable[[np.ndarray], np.ndarray]:
             os.environ.pop("TORCH_HOME", None)
         else:
             os.environ["TORCH_HOME"] = previous
+    model = model.to(device).eval()
 
     def similarity(images: np.ndarray) -> np.ndarray:
-        x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+        x = (torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1.0).to(device)
         m = len(x)
         out = np.zeros((m, m))
         with torch.no_grad():
             for i in range(m):  # LPIPS is a pairwise network: one row at a time
-                out[i] = -model(x[i:i + 1].expand(m, -1, -1, -1), x).view(-1).numpy()
+                out[i] = -model(x[i:i + 1].expand(m, -1, -1, -1), x).view(-1).cpu().numpy()
         return out  # similarity = - LPIPS distance
 
     return similarity
@@ -258,15 +259,22 @@ BACKENDS: dict[str, Callable[..., Callable[[np.ndarray], np.ndarray]]] = {
     "concepts": _concepts_backend, "features": _features_backend, "dreamsim": _dreamsim_backend,
     "lpips": _lpips_backend}
 ROW_BACKENDS = {"concepts"}  # compare probe rows (annotations), not pixels
+NETWORK_BACKENDS = {"dreamsim", "lpips"}  # a network embeds the images: runs on the device
 
 
-def load_backend(name: str, weights: str | None = None, probe: "Probe | None" = None) -> Callable[[np.ndarray], np.ndarray]:
+def load_backend(name: str, weights: str | None = None, probe: "Probe | None" = None,
+                 device: str = "cpu") -> Callable[[np.ndarray], np.ndarray]:
     """The similarity function of backend ``name``: over images (M, H, W, 3) uint8, or over probe
-    rows for the backends in :data:`ROW_BACKENDS`."""
+    rows for the backends in :data:`ROW_BACKENDS`. The network backends run on ``device`` (cpu,
+    cuda, auto); the others are numpy on the CPU (and import no torch)."""
     if name not in BACKENDS:
         raise ValueError(f"unknown mis.backend {name!r}; allowed: {', '.join(BACKENDS)}")
     if name in ROW_BACKENDS:
         return BACKENDS[name](weights, probe)
+    if name in NETWORK_BACKENDS:
+        from .training import resolve_device
+
+        return BACKENDS[name](weights, resolve_device(device))
     return BACKENDS[name](weights)
 
 
@@ -429,14 +437,15 @@ def mis_layer(acts: np.ndarray, similarity: Callable[[np.ndarray], np.ndarray],
 
 def score_file(activations: str, probe_dir: str, out: str, cfg: "MISConfig | dict | None" = None,
                layers: list[str] | None = None, backend: str = "concepts", weights: str | None = None,
-               class_accuracy_out: str | None = None, tasks_out: str | None = None) -> "pd.DataFrame":
+               class_accuracy_out: str | None = None, tasks_out: str | None = None,
+               device: str = "cpu") -> "pd.DataFrame":
     """The MIS stage (``stages.mis``, ``pruneinterp mis``): Mechanistic Interpretability Score of
     every unit of ``layers`` (default: all layers of the file) -> Contract 3 table
     ``layer,unit,mis,n_tasks,mis_accuracy,mis_confidence`` (constant units: scores empty, n_tasks 0). Layers in ``cfg.softmax_layers`` are ranked on softmax outputs.
     ``class_accuracy_out`` also writes the per-class top-1 accuracy on the probe from the file's
     logits and targets (for the class units of the last layer, von Rad & Seuffert Fig. 6);
     ``tasks_out`` the audit table of every task (``layer,unit,task,side,role,image,rank``, image =
-    probe row)."""
+    probe row). ``device`` runs a network backend (dreamsim, lpips) there."""
     import pandas as pd
 
     from .activations import check_probe, class_accuracy, open_activations
@@ -446,7 +455,7 @@ def score_file(activations: str, probe_dir: str, out: str, cfg: "MISConfig | dic
 
     config = as_config(MISConfig, cfg)
     probe = Probe(probe_dir)
-    similarity = load_backend(backend, weights, probe)
+    similarity = load_backend(backend, weights, probe, device)
     frames, audits = [], []
     with open_activations(activations) as f:
         image_index = check_probe(f, activations, probe, probe_dir)

@@ -93,7 +93,7 @@ def _keep_count(s: torch.Tensor, keep: float, dims: int | None) -> int:
         return nonzero
     var = s[:nonzero] ** 2
     frac = torch.cumsum(var, 0) / var.sum()
-    return int(torch.searchsorted(frac, torch.tensor([keep], dtype=frac.dtype), right=False)[0]) + 1
+    return int(torch.searchsorted(frac, torch.tensor([keep], dtype=frac.dtype, device=frac.device), right=False)[0]) + 1
 
 
 @dataclass
@@ -166,7 +166,7 @@ def canonical_correlations(a: "np.ndarray | torch.Tensor", b: "np.ndarray | torc
     xa, xb = _pair(a, b)
     sa, sb = _sides(xa, xb, keep, dims)
     rho = torch.linalg.svdvals(_cross(sa, sb)).clamp(0.0, 1.0)
-    return rho.numpy(), sa.k, sb.k, xa.shape[0]
+    return rho.cpu().numpy(), sa.k, sb.k, xa.shape[0]
 
 
 def svcca(a: "np.ndarray | torch.Tensor", b: "np.ndarray | torch.Tensor", keep: float = 0.99,
@@ -185,7 +185,7 @@ def pwcca(a: "np.ndarray | torch.Tensor", b: "np.ndarray | torch.Tensor", keep: 
     qa_t_xa = sa.q.T @ xa if sa.q is not None else _coef(sa).T @ sa.gram
     alpha = (u.T @ qa_t_xa).abs().sum(dim=1)
     alpha = alpha / alpha.sum()
-    return Result(float((alpha * rho).sum()), sa.k, sb.k, xa.shape[0], rho.numpy())
+    return Result(float((alpha * rho).sum()), sa.k, sb.k, xa.shape[0], rho.cpu().numpy())
 
 
 def linear_cka(a: "np.ndarray | torch.Tensor", b: "np.ndarray | torch.Tensor", **_: object) -> Result:
@@ -198,7 +198,11 @@ def linear_cka(a: "np.ndarray | torch.Tensor", b: "np.ndarray | torch.Tensor", *
 
 
 def similarity(method: str, a: "np.ndarray | torch.Tensor", b: "np.ndarray | torch.Tensor", keep: float | None = None,
-               dims: int | None = None) -> Result:
+               dims: int | None = None, device: "str | torch.device | None" = None) -> Result:
+    """``method`` (svcca, pwcca, cka) between two (samples, neurons) matrices, in float64 on
+    ``device`` (default: where the tensors are; numpy arrays: the CPU)."""
+    if device is not None:
+        a, b = (torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x).to(device) for x in (a, b))
     if method == "svcca":
         return svcca(a, b, 0.99 if keep is None else keep, dims)
     if method == "pwcca":

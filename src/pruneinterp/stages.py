@@ -290,7 +290,8 @@ def dissect(activations: str, probe_dir: str, out: str, cfg: "DissectConfig | di
 
 
 def similarity(a_path: str, b_path: str, out: str, cfg: "SimilarityConfig | dict[str, Any] | None" = None,
-               layers: list[str] | None = None, pairs: list[tuple[str, str]] | None = None) -> pd.DataFrame:
+               layers: list[str] | None = None, pairs: list[tuple[str, str]] | None = None,
+               device: str = "cpu") -> pd.DataFrame:
     """Similarity of layers of two activation files (Contract 2) -> Contract 3 table, by each of
     ``cfg.methods``. By default each layer of ``layers`` (default: all layers both files have) is
     compared with the same layer of the other file; ``pairs`` names (layer_a, layer_b) explicitly.
@@ -304,6 +305,7 @@ def similarity(a_path: str, b_path: str, out: str, cfg: "SimilarityConfig | dict
     from .similarity import similarity as compare
 
     cfg = as_config(SimilarityConfig, cfg)
+    dev = resolve_device(device)  # the decompositions run there (float64)
     rows = []
     with open_activations(a_path) as fa, open_activations(b_path) as fb:
         ia, ib = fa["image_index"][:], fb["image_index"][:]
@@ -338,7 +340,8 @@ def similarity(a_path: str, b_path: str, out: str, cfg: "SimilarityConfig | dict
             sa = as_samples(xa, cfg.conv, cfg.max_samples, cfg.seed, size)
             sb = as_samples(xb, cfg.conv, cfg.max_samples, cfg.seed, size)
             for m in cfg.methods:
-                r = compare(m, sa, sb, keep={"svcca": cfg.keep, "pwcca": cfg.pwcca_keep}.get(m), dims=cfg.dims)
+                r = compare(m, sa, sb, keep={"svcca": cfg.keep, "pwcca": cfg.pwcca_keep}.get(m), dims=cfg.dims,
+                            device=dev)
                 rows.append({"layer_a": la, "layer_b": lb, "method": m, "similarity": r.similarity,
                              "dims_a": r.dims_a, "dims_b": r.dims_b, "n_samples": r.n_samples})
     df = pd.DataFrame(rows, columns=columns.SIMILARITY)

@@ -10,6 +10,7 @@ rule mis:
         classes=f"{{run}}/{paths.CLASS_ACCURACY}",
     params:
         mis=PLAN.section_params("mis"),
+        device=config["device"],
     resources:
         mem_mb=4000,
         runtime=30,

@@ -36,6 +36,7 @@ rule similarity:
         table=f"{{run}}/{paths.SIMILARITY}",
     params:
         similarity=PLAN.similarity_params(),
+        device=config["device"],
     resources:
         mem_mb=4000,
         runtime=30,
@@ -149,6 +150,7 @@ rule similarity_between_seeds:
         table=paths.seed_similarity_file("{model}", "{seed}", "{other}"),
     params:
         similarity=PLAN.similarity_params(),
+        device=config["device"],
     wildcard_constraints:
         other=r"\d+",
     resources:

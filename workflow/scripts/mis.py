@@ -9,4 +9,4 @@ with job(snakemake):
     layers, backend, weights = m.pop("layers"), m.pop("backend"), m.pop("weights")
     mis.score_file(activations=snakemake.input.activations, probe_dir=snakemake.input.probe,
                    out=snakemake.output.table, cfg=m, layers=layers, backend=backend, weights=weights,
-                   class_accuracy_out=snakemake.output.classes)
+                   class_accuracy_out=snakemake.output.classes, device=snakemake.params.device)

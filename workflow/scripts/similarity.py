@@ -8,4 +8,4 @@ with job(snakemake):
     s = dict(snakemake.params.similarity)  # the comparison's settings; the sampling is the extraction's
     layers = s.pop("layers")
     stages.similarity(a_path=snakemake.input.a, b_path=snakemake.input.b, out=snakemake.output.table, cfg=s,
-                      layers=layers)
+                      layers=layers, device=snakemake.params.device)
