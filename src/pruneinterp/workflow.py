@@ -22,14 +22,16 @@ def job(smk: Any) -> Iterator[None]:
     sys.stdout = sys.stderr = stream
     logging.basicConfig(stream=stream, level=logging.INFO, force=True)
     try:
-        threads = max(1, int(smk.threads))
+        threads = torch_threads(smk)
         if "torch" in sys.modules:  # already initialised: set its pool directly
             sys.modules["torch"].set_num_threads(threads)
         else:  # read by torch (and numpy's BLAS) when a stage imports them: jobs that never need torch skip it
             for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
                 os.environ[var] = str(threads)
         start = time.time()
-        print(f"rule {smk.rule}: wildcards={dict(smk.wildcards)} threads={smk.threads}", flush=True)
+        where = f" slurm_job={os.environ['SLURM_JOB_ID']}" if os.environ.get("SLURM_JOB_ID") else ""
+        print(f"rule {smk.rule}: wildcards={dict(smk.wildcards)} threads={smk.threads}"
+              f"{f' torch_threads={threads}' if threads != smk.threads else ''}{where}", flush=True)
         from .io import exit_on_sigterm, sweep_temporaries
 
         exit_on_sigterm()
@@ -55,6 +57,29 @@ def job(smk: Any) -> Iterator[None]:
         sys.stdout, sys.stderr = old_out, old_err
         if log_path:
             stream.close()
+
+
+def torch_threads(smk: Any) -> int:
+    """Torch's threads in a job: the rule's ``torch_threads`` resource where it has one (training
+    rules: ``train.threads``, while the job's threads also count its DataLoader workers and
+    processes; :mod:`pruneinterp.resources`), else the job's threads; never more than the job got
+    (Snakemake lowers a rule's threads to ``--cores``)."""
+    threads = max(1, int(smk.threads))
+    try:
+        wanted = smk.resources.get("torch_threads")
+    except AttributeError:
+        wanted = None
+    return threads if wanted is None else max(1, min(threads, int(wanted)))
+
+
+def launch_options(smk: Any) -> dict[str, int]:
+    """``processes`` and ``threads`` of :func:`pruneinterp.launch.run_stage` for a training job: the
+    rule's ``processes`` param (present when more than 1) and torch's threads per process."""
+    try:
+        processes = int(smk.params.get("processes", 1))
+    except AttributeError:
+        processes = 1
+    return {"processes": processes, "threads": torch_threads(smk)}
 
 
 def provenance(out: str, repo: str, config: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -9,12 +9,17 @@ sys.path.insert(0, f"{workflow.basedir}/src")  # the library beside the Snakefil
 from pruneinterp import paths
 from pruneinterp.configcheck import check_config
 from pruneinterp.figures.spec import FIGURES
+from pruneinterp.resources import DISSECT, EXTRACT, TRAINING
+from pruneinterp.resources import Resources as JobResources  # not `Resources`: a name Snakemake uses here
 from pruneinterp.studies import Plan, Run
 
 
 check_config(config, f"{workflow.basedir}/workflow/schemas/config.schema.yaml")  # one line per error
 validate(config, schema="../schemas/config.schema.yaml", set_default=True)  # and Snakemake's defaults
 PLAN = Plan(config)
+# threads, GPUs, memory and runtime per rule (pruneinterp.resources): `threads: RES.threads(TRAINING)`,
+# `resources: **RES.rule(TRAINING)`; training rules also take RES.launch_params() (torchrun processes)
+RES = JobResources(config)
 
 DATA = PLAN.data
 ENV = "../../envs/pruneinterp.yaml"

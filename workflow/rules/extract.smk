@@ -10,8 +10,7 @@ rule extract_activations:
         batch_size=config["extract"]["batch_size"],
         device=config["device"],
     resources:
-        mem_mb=4000,
-        runtime=30,
+        **RES.rule(EXTRACT),
     log:
         paths.log("{run}", "extract"),
     benchmark:

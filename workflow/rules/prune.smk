@@ -17,11 +17,11 @@ rule prune_retrain:
         prune=prune_params("iterative"),
         retrain=retrain_params,
         device=config["device"],
+        **RES.launch_params(),
     priority: chain_priority
-    threads: config["train"]["threads"]
+    threads: RES.threads(TRAINING)
     resources:
-        mem_mb=4000,
-        runtime=120,
+        **RES.rule(TRAINING),
     log:
         paths.log(ITERATIVE_DIR, "retrain"),
     benchmark:
@@ -64,11 +64,11 @@ rule retrain:  # the strategies of a one-shot level share its pruned network
     params:
         retrain=retrain_params,
         device=config["device"],
+        **RES.launch_params(),
     priority: chain_priority
-    threads: config["train"]["threads"]
+    threads: RES.threads(TRAINING)
     resources:
-        mem_mb=4000,
-        runtime=120,
+        **RES.rule(TRAINING),
     log:
         paths.log(RUN_DIR, "retrain"),
     benchmark:

@@ -16,8 +16,7 @@ rule extract_similarity:
         batch_size=config["extract"]["batch_size"],
         device=config["device"],
     resources:
-        mem_mb=4000,
-        runtime=30,
+        **RES.rule(EXTRACT),
     log:
         paths.log("{run}", "extract_similarity"),
     benchmark:
@@ -84,10 +83,10 @@ if EPOCH_RUN:
             ident=EPOCH_RUN.run.ident(),
             epochs_dir=EPOCH_RUN.dir,
             device=config["device"],
-        threads: config["train"]["threads"]
+            **RES.launch_params(),
+        threads: RES.threads(TRAINING)
         resources:
-            mem_mb=4000,
-            runtime=120,
+            **RES.rule(TRAINING, model=EPOCH_RUN.run.model, strategy=EPOCH_RUN.run.retrain),
         log:
             f"logs/{EPOCH_RUN.dir}/retrain_epochs.log",
         conda:
@@ -126,12 +125,12 @@ rule retrain_dense:
     params:
         retrain=retrain_params,
         device=config["device"],
+        **RES.launch_params(),
     wildcard_constraints:
         retrain="|".join(PLAN.trained_strategies()),
-    threads: config["train"]["threads"]
+    threads: RES.threads(TRAINING)
     resources:
-        mem_mb=4000,
-        runtime=120,
+        **RES.rule(TRAINING),
     log:
         paths.log(DENSE_RETRAINED_DIR, "retrain"),
     benchmark:

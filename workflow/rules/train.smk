@@ -12,11 +12,11 @@ rule train_dense:
         train=PLAN.train_params(),
         rewind_iteration=config["train"]["rewind_iteration"],
         device=config["device"],
+        **RES.launch_params(),
     priority: 1000
-    threads: config["train"]["threads"]
+    threads: RES.threads(TRAINING)
     resources:
-        mem_mb=4000,
-        runtime=120,
+        **RES.rule(TRAINING),
     log:
         "logs/dense/{model}/seed{seed}.log",
     benchmark:
