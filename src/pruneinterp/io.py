@@ -7,9 +7,17 @@ import hashlib
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 CHECKPOINT_FORMAT = "pruneinterp-checkpoint/1"
+
+# called with each path an atomic write put in place (pruneinterp.launch: what each rank wrote)
+on_written: list[Callable[[str], None]] = []
+
+
+def _written(path: str | os.PathLike[str]) -> None:
+    for callback in on_written:
+        callback(str(path))
 
 
 class InputError(Exception):
@@ -44,6 +52,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         if tmp_path.is_file():  # mkstemp creates 0600; give the result the usual permissions
             os.chmod(tmp_path, 0o666 & ~_umask())
         os.replace(tmp_path, path)
+        _written(path)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
@@ -97,6 +106,7 @@ def atomic_paths(*paths: str | os.PathLike[str] | None) -> Iterator[list[Path | 
                     os.chmod(tmp, 0o666 & ~_umask())
                 os.replace(tmp, p)
                 placed.append(Path(p))
+                _written(p)
         except BaseException:
             for done in placed:
                 done.unlink(missing_ok=True)

@@ -2,15 +2,16 @@ from pruneinterp.preload import delegate
 
 delegate(snakemake, __file__)  # runs the rest in a preloaded process where one is up (pruneinterp.preload)
 from pruneinterp import stages
-from pruneinterp.workflow import job
+from pruneinterp.launch import run_stage
+from pruneinterp.workflow import job, launch_options
 
-with job(snakemake):
+with job(snakemake):  # pruning here; retraining in resources.processes torchrun processes where more than 1
     w, p = snakemake.wildcards, snakemake.params.retrain
     out = snakemake.output
     stages.prune(checkpoint=snakemake.input.checkpoint, out=out.pruned, seed=int(w.seed), **snakemake.params.prune)
-    stages.retrain(pruned_path=out.pruned, train_path=snakemake.input.train, val_path=snakemake.input.val,
-                   out={"checkpoint": out.checkpoint, "metrics": out.metrics}, strategy=p["strategy"],
-                   train_cfg=p["train"], finetune=p["finetune"], seed=int(w.seed),
-                   ident={"study": w.study, "model": w.model, "method": w.method, "schedule": "iterative",
-                          "retrain": w.retrain},
-                   rewind_path=snakemake.input.get("rewind"), device=snakemake.params.device)
+    run_stage("retrain", dict(
+        pruned_path=out.pruned, train_path=snakemake.input.train, val_path=snakemake.input.val,
+        out={"checkpoint": out.checkpoint, "metrics": out.metrics}, strategy=p["strategy"], train_cfg=p["train"],
+        finetune=p["finetune"], seed=int(w.seed),
+        ident={"study": w.study, "model": w.model, "method": w.method, "schedule": "iterative", "retrain": w.retrain},
+        rewind_path=snakemake.input.get("rewind"), device=snakemake.params.device), **launch_options(snakemake))

@@ -1,15 +1,15 @@
 from pruneinterp.preload import delegate
 
 delegate(snakemake, __file__)  # runs the rest in a preloaded process where one is up (pruneinterp.preload)
-from pruneinterp import stages
-from pruneinterp.workflow import job
+from pruneinterp.launch import run_stage
+from pruneinterp.workflow import job, launch_options
 
 # a control: the dense model retrained by a strategy with no pruning (no masks = all weights kept)
-with job(snakemake):
+with job(snakemake):  # in resources.processes torchrun processes where more than 1 (pruneinterp.launch)
     w, p = snakemake.wildcards, snakemake.params.retrain
-    stages.retrain(pruned_path=snakemake.input.pruned, train_path=snakemake.input.train, val_path=snakemake.input.val,
-                   out=dict(snakemake.output.items()), strategy=p["strategy"], train_cfg=p["train"],
-                   finetune=p["finetune"], seed=int(w.seed),
-                   ident={"study": "dense", "model": w.model, "method": "none", "schedule": "none",
-                          "retrain": w.retrain},
-                   rewind_path=snakemake.input.get("rewind"), device=snakemake.params.device)
+    run_stage("retrain", dict(
+        pruned_path=snakemake.input.pruned, train_path=snakemake.input.train, val_path=snakemake.input.val,
+        out=dict(snakemake.output.items()), strategy=p["strategy"], train_cfg=p["train"], finetune=p["finetune"],
+        seed=int(w.seed), ident={"study": "dense", "model": w.model, "method": "none", "schedule": "none",
+                                 "retrain": w.retrain},
+        rewind_path=snakemake.input.get("rewind"), device=snakemake.params.device), **launch_options(snakemake))
