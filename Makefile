@@ -1,11 +1,12 @@
-# Two commands: `make run` (whole default workflow) and `make test` (test suite).
+# Two commands: `make run` (whole default workflow) and `make test` (test suite); `make test-cluster`
+# runs the workflow through a local single-node SLURM cluster (tests/test_cluster.py, root).
 PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 CORES  ?= all
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test setup dryrun report clean browser
+.PHONY: run test test-cluster setup dryrun report clean browser
 
 setup: $(STAMP)
 
@@ -31,6 +32,10 @@ browser:
 
 test: $(STAMP) browser
 	$(BIN)/python -m pytest
+
+# starts profiles/slurm/local-cluster.sh where no SLURM answers (installs slurm-wlm and munge: root)
+test-cluster: $(STAMP)
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -m cluster -s tests/test_cluster.py
 
 clean:
 	rm -rf results logs .snakemake
