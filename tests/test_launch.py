@@ -33,7 +33,10 @@ def two_process_run(tmp_path_factory):
     proc = subprocess.run([sys.executable, "-m", "snakemake", f"{DENSE}/checkpoint.pt", f"{RUN}/checkpoint.pt",
                            "--cores", "2", "--configfile", "config/test.yaml", "config/ddp.yaml"],
                           cwd=wd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    if proc.returncode != 0:  # the failed jobs' own logs hold the ranks' tracebacks
+        logs = "".join(f"\n--- {log}\n{log.read_text()[-3000:]}" for log in (wd / "logs").rglob("*.log")
+                       if "rror" in log.read_text())
+        raise AssertionError(proc.stderr[-3000:] + logs)
     return wd
 
 
@@ -133,3 +136,44 @@ def test_sigterm_stops_every_rank_and_leaves_no_output(tmp_path):
     assert not (tmp_path / "d/dense/checkpoint.pt").exists()
     assert not list((tmp_path / "d/dense").glob(".*.tmp"))
     assert "terminated by signal 15" in (tmp_path / "job.log").read_text()
+
+
+RESUME_SCRIPT = r"""
+import os, sys, time, torch
+from torch import nn
+torch.set_num_threads(1)
+from pruneinterp.training import Normalizer, TrainConfig, init_distributed, train
+init_distributed("cpu")
+rank = torch.distributed.get_rank()
+resume = sys.argv[1]
+g = torch.Generator().manual_seed(0)
+x = torch.randint(0, 256, (64, 8, 8, 3), dtype=torch.uint8, generator=g)
+y = torch.randint(0, 3, (64,), generator=g)
+net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3))
+def on_epoch(epoch, model):
+    if epoch == 2 and rank == 0:
+        time.sleep(3)  # rank 1 finishes first, while the state rank 0 saved after epoch 1 is still there
+cfg = TrainConfig(epochs=2, batch_size=16, lr=0.1, precision="fp32", channels_last=False)
+train(net, {"train": (x, y), "val": (x[:16], y[:16])}, cfg, 0, Normalizer.fit(x.numpy()), on_epoch=on_epoch,
+      resume=resume)
+if rank == 1:
+    print("rank 1 done, resume state there:", os.path.exists(resume), flush=True)
+torch.distributed.barrier()
+if rank == 0:
+    print("rank 0 done, resume state there:", os.path.exists(resume), flush=True)
+"""
+
+
+def test_only_rank_0_removes_the_resume_state(tmp_path):
+    """Every rank used to remove the resume state at the end of training: a rank that found the file
+    could lose the race to rank 0 and fail on the missing file (FileNotFoundError), failing the job.
+    Rank 0 writes it, and rank 0 alone removes it."""
+    script = tmp_path / "resume.py"
+    script.write_text(RESUME_SCRIPT)
+    resume = tmp_path / ".checkpoint.pt.resume"
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
+                           str(script), str(resume)], capture_output=True, text=True, timeout=300, cwd=tmp_path,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    assert "rank 1 done, resume state there: True" in proc.stdout  # rank 1 left it alone
+    assert "rank 0 done, resume state there: False" in proc.stdout  # rank 0 removed it

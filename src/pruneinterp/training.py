@@ -355,7 +355,7 @@ def _train_loop(model: nn.Module, data: dict[str, tuple[torch.Tensor, torch.Tens
         if on_epoch is not None:
             on_epoch(epoch + 1, model)
     progress.close()
-    if resume:
+    if resume and rank == 0:  # rank 0 alone writes the resume state, and removes it (other ranks raced it)
         import os
 
         if os.path.exists(resume):
