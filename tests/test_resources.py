@@ -163,12 +163,12 @@ def test_cpus_are_workers_plus_torch_threads_per_process():
 
 def test_gpus_only_when_asked_for():
     cpu = Resources(config())
-    for kind in (TRAINING, EXTRACT, resources.DISSECT):
+    for kind in (TRAINING, EXTRACT, resources.ANALYSIS):
         assert "gpu" not in cpu.rule(kind)
     assert cpu.launch_params() == {}
     gpu = Resources(config(edit=lambda c: c.update(device="cuda", resources={"gpus": 4})))
     assert gpu.rule(TRAINING)["gpu"] == 4 and gpu.processes == 4
-    assert gpu.rule(EXTRACT)["gpu"] == 1 and gpu.rule(resources.DISSECT) == {"gpu": 1}
+    assert gpu.rule(EXTRACT)["gpu"] == 1 and gpu.rule(resources.ANALYSIS) == {"gpu": 1}
     assert gpu.launch_params() == {"processes": 4} and gpu.threads(TRAINING) == 4
 
 
@@ -264,5 +264,7 @@ def test_dry_run_gives_each_rule_its_computed_resources(tmp_path):
         assert f"mem_mb={dense.mem_mb}," in block and "gpu=2" in block and "torch_threads=1" in block, block
     for rule in ("extract_activations", "extract_similarity"):
         assert f"mem_mb={extract.mem_mb}," in jobs[rule] and "gpu=1" in jobs[rule], jobs[rule]
-    assert "gpu=1" in jobs["dissect"] and "mem_mb=4000," in jobs["dissect"]
-    assert "gpu" not in jobs["mis"] and "gpu" not in jobs["prune_oneshot"]
+    for rule in ("dissect", "mis", "similarity", "similarity_between_seeds"):  # analyses on the config's device
+        assert "gpu=1" in jobs[rule] and "mem_mb=4000," in jobs[rule], jobs[rule]
+    for rule in ("prune_oneshot", "study_tables", "generate_data"):
+        assert "gpu" not in jobs[rule], jobs[rule]

@@ -39,8 +39,8 @@ DataLoader worker; the job sets torch's thread count to ``train.threads`` (passe
 
 **GPUs.** ``resources.gpus`` > 0: the training rules ask for that many (the plugin's ``gpu``
 resource, i.e. ``sbatch --gpus=N``) and train in ``N`` processes under torchrun
-(:mod:`pruneinterp.launch`); extraction and dissection, single-process, ask for one. With 0 no GPU
-resource is set at all.
+(:mod:`pruneinterp.launch`); extraction and the analyses on the config's device (dissect, mis,
+similarity), single-process, ask for one. With 0 no GPU resource is set at all.
 """
 
 from __future__ import annotations
@@ -78,8 +78,8 @@ KNOWN_CLASSES = {"cifar10": 10, "cifar100": 100, "imagefolder": 1000}
 
 TRAINING = "training"
 EXTRACT = "extract"
-DISSECT = "dissect"
-KINDS = (TRAINING, EXTRACT, DISSECT)
+ANALYSIS = "analysis"  # dissect, mis, similarity: on the config device, their own memory and runtime
+KINDS = (TRAINING, EXTRACT, ANALYSIS)
 
 
 # ---- model size ----------------------------------------------------------------------------------
@@ -423,7 +423,7 @@ class Resources:
         """The ``resources:`` of a rule of ``kind`` (:data:`KINDS`). Without ``model`` the values are
         functions of the job's wildcards (``model``, ``retrain`` or the ``run`` directory's model);
         ``gpu`` is set only when GPUs are requested."""
-        if kind == DISSECT:  # the rule's own mem_mb / runtime; only the GPU comes from here
+        if kind == ANALYSIS:  # the rule's own mem_mb / runtime; only the GPU comes from here
             return {"gpu": 1} if self.gpus else {}
 
         def job(wildcards: Any) -> Job:

@@ -9,7 +9,7 @@ sys.path.insert(0, f"{workflow.basedir}/src")  # the library beside the Snakefil
 from pruneinterp import paths
 from pruneinterp.configcheck import check_config
 from pruneinterp.figures.spec import FIGURES
-from pruneinterp.resources import DISSECT, EXTRACT, TRAINING
+from pruneinterp.resources import ANALYSIS, EXTRACT, TRAINING
 from pruneinterp.resources import Resources as JobResources  # not `Resources`: a name Snakemake uses here
 from pruneinterp.studies import Plan, Run
 

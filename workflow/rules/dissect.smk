@@ -12,7 +12,7 @@ rule dissect:
     resources:
         mem_mb=4000,
         runtime=30,
-        **RES.rule(DISSECT),  # one GPU where resources.gpus > 0 (device cuda)
+        **RES.rule(ANALYSIS),  # one GPU where resources.gpus > 0 (device cuda)
     log:
         paths.log("{run}", "dissect"),
     benchmark:

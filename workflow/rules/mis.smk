@@ -14,6 +14,7 @@ rule mis:
     resources:
         mem_mb=4000,
         runtime=30,
+        **RES.rule(ANALYSIS),  # one GPU where resources.gpus > 0 (device cuda)
     log:
         paths.log("{run}", "mis"),
     benchmark:

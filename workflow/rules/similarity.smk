@@ -39,6 +39,7 @@ rule similarity:
     resources:
         mem_mb=4000,
         runtime=30,
+        **RES.rule(ANALYSIS),  # one GPU where resources.gpus > 0 (device cuda)
     log:
         paths.log("{run}", "similarity"),
     benchmark:
@@ -155,6 +156,7 @@ rule similarity_between_seeds:
     resources:
         mem_mb=4000,
         runtime=30,
+        **RES.rule(ANALYSIS),  # one GPU where resources.gpus > 0 (device cuda)
     log:
         paths.log(DENSE_DIR, "similarity_seed{other}"),
     benchmark:
