@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .data.loader import Loader, evaluation_batches, training_batches
 from .progress import Progress
 from .pruning import Masks, clean_state_dict, masked
 
@@ -36,16 +37,22 @@ class TrainConfig:
     optimizer: str = "sgd"     # sgd | adam
     schedule: str = "cosine"   # cosine | exponential
     gamma: float = 0.9         # per-epoch decay of the exponential schedule
-    shift: int = 0             # augmentation: random translation by up to this many pixels (zero fill)
-    flip: bool = False         # augmentation: random horizontal flip
+    augment: str = "none"      # none | cifar | imagenet (pruneinterp.data.augment)
+    shift: int = 0             # augmentation none: random crop after zero padding by this many pixels
+    flip: bool = False         # augmentation none: random horizontal flip
 
     def __post_init__(self) -> None:
+        from .data.augment import conflict
+
         if self.shift < 0:
             raise ValueError(f"train.shift must be >= 0; got {self.shift!r}")
         for key, allowed in (("precision", ("bf16", "fp32", "auto")), ("optimizer", ("sgd", "adam")),
                              ("schedule", ("cosine", "exponential"))):
             if getattr(self, key) not in allowed:
                 raise ValueError(f"train.{key} must be one of {', '.join(allowed)}; got {getattr(self, key)!r}")
+        problem = conflict(self.augment, self.shift, self.flip)
+        if problem:
+            raise ValueError(problem)
 
 
 def resolve_device(device: str) -> torch.device:
@@ -145,29 +152,6 @@ class Normalizer:
         return (x - mean) / std
 
 
-def augment(x: torch.Tensor, cfg: TrainConfig, seed: int, epoch: int, batch: int) -> torch.Tensor:
-    """Random translation by up to ``cfg.shift`` pixels per axis (the vacated border is 0, the mean of
-    the normalised data: padding and a random crop, as for CIFAR) and, with ``cfg.flip``, a random
-    horizontal flip, per image of a normalised (n, C, H, W) batch. The draws are a function of
-    (seed, epoch, batch) alone, so a run rewound to iteration k sees exactly the dense run's
-    augmented batches from k on."""
-    if cfg.shift == 0 and not cfg.flip:
-        return x
-    from .pruning import derive_seed
-
-    gen = torch.Generator().manual_seed(derive_seed(seed, "augment", epoch, batch))
-    n, _, h, w = x.shape
-    s = cfg.shift
-    offsets = torch.randint(0, 2 * s + 1, (n, 2), generator=gen).tolist()
-    flips = (torch.rand(n, generator=gen) < 0.5).tolist() if cfg.flip else [False] * n
-    if s:
-        padded = F.pad(x, (s, s, s, s))
-        x = torch.stack([padded[i, :, dy:dy + h, dx:dx + w] for i, (dy, dx) in enumerate(offsets)])
-    if cfg.flip:
-        x = torch.where(torch.tensor(flips, device=x.device).view(n, 1, 1, 1), x.flip(3), x)
-    return x
-
-
 def learning_rate(cfg: TrainConfig, iteration: int, total: int, steps_per_epoch: int = 1) -> float:
     if cfg.schedule == "exponential":
         return cfg.lr * cfg.gamma ** (iteration // steps_per_epoch)
@@ -177,28 +161,47 @@ def learning_rate(cfg: TrainConfig, iteration: int, total: int, steps_per_epoch:
     return cfg.lr * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
+def _loader(data: dict[str, tuple[Any, torch.Tensor]], cfg: TrainConfig, seed: int, workers: int,
+            device: torch.device) -> Loader:
+    return Loader(data, seed, cfg.augment, cfg.shift, cfg.flip, workers, device)
+
+
+def _to_device(x: torch.Tensor, y: torch.Tensor, norm: Normalizer, cfg: TrainConfig,
+               device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """A uint8 (n, H, W, C) batch normalised on ``device`` in the layout asked for, and its targets."""
+    x = norm(x.to(device, non_blocking=True))
+    # the normalised batch comes out of an NHWC -> NCHW permute, i.e. channels_last strides: make the
+    # layout the one asked for, whichever it is
+    x = x.contiguous(memory_format=torch.channels_last if cfg.channels_last else torch.contiguous_format)
+    return x, y.to(device, non_blocking=True)
+
+
+def evaluate(model: nn.Module, images: Any, targets: torch.Tensor, norm: Normalizer,
+             cfg: TrainConfig, device: torch.device, workers: int = 0) -> tuple[float, float]:
+    """(top-1 accuracy, mean cross-entropy) in fp32, read by ``workers`` DataLoader workers."""
+    with _loader({"eval": (images, targets)}, cfg, 0, workers, device) as loader:
+        return _evaluate(model, loader, "eval", len(images), norm, cfg, device)
+
+
 @torch.no_grad()
-def evaluate(model: nn.Module, images: torch.Tensor, targets: torch.Tensor, norm: Normalizer,
-             cfg: TrainConfig, device: torch.device) -> tuple[float, float]:
-    """(top-1 accuracy, mean cross-entropy) in fp32."""
+def _evaluate(model: nn.Module, loader: Loader, split: str, n: int, norm: Normalizer, cfg: TrainConfig,
+              device: torch.device) -> tuple[float, float]:
     model.eval()
     correct, loss_sum = 0, 0.0
-    for start in range(0, len(images), cfg.eval_batch_size):
-        x = norm(images[start:start + cfg.eval_batch_size].to(device))
-        y = targets[start:start + cfg.eval_batch_size].to(device)
-        x = x.contiguous(memory_format=torch.channels_last if cfg.channels_last else torch.contiguous_format)
+    for xb, yb in loader.read(evaluation_batches(split, n, cfg.eval_batch_size)):
+        x, y = _to_device(xb, yb, norm, cfg, device)
         out = model(x).float()
         loss_sum += F.cross_entropy(out, y, reduction="sum").item()
         correct += (out.argmax(1) == y).sum().item()
-    return correct / len(images), loss_sum / len(images)
+    return correct / n, loss_sum / n
 
 
-def _evaluate_splits(model: nn.Module, data: dict[str, tuple[torch.Tensor, torch.Tensor]], cfg: TrainConfig,
+def _evaluate_splits(model: nn.Module, data: dict[str, tuple[Any, torch.Tensor]], loader: Loader, cfg: TrainConfig,
                      norm: Normalizer, device: torch.device, epoch: int, result: "TrainResult") -> None:
-    for split, (xs, ys) in data.items():
+    for split, (xs, _) in data.items():
         if split == "train":
             continue
-        top1, loss_v = evaluate(model, xs, ys, norm, cfg, device)
+        top1, loss_v = _evaluate(model, loader, split, len(xs), norm, cfg, device)
         result.metrics.append({"epoch": epoch, "split": split, "top1": top1, "loss": loss_v})
 
 
@@ -221,12 +224,15 @@ def train(
     on_epoch: Callable[[int, nn.Module], None] | None = None,
     evaluate_before: bool = False,
     resume: str | None = None,
+    workers: int = 0,
 ) -> TrainResult:
     """Train ``model`` in place on ``data['train']``, evaluating on every split after each epoch.
 
     The run covers global iterations ``start_iteration .. epochs * steps_per_epoch - 1``. Epoch e
     visits the training set in the order of ``randperm`` seeded by (seed, e), whatever the start,
-    and augments batch b by :func:`augment` seeded by (seed, e, b).
+    and augments batch b (``cfg.augment``, ``shift``, ``flip``) seeded by (seed, e, b): batches are
+    read through a DataLoader with ``workers`` worker processes (0: in this process), and the
+    numbers do not depend on that number (:mod:`pruneinterp.data.loader`).
     ``capture_iterations`` lists iterations t whose state (after t steps; 0 = initial) is returned.
     Masks are enforced for the whole run and the model is returned with them made permanent.
     ``evaluate_before`` adds epoch-0 rows (the held-out splits before any step), e.g. the accuracy
@@ -250,21 +256,21 @@ def train(
     model.to(device)
     if cfg.channels_last:
         model.to(memory_format=torch.channels_last)
-    with masked(model, {k: v.to(device) for k, v in (masks or {}).items()}):
-        result = _train_loop(model, data, cfg, seed, norm, start_iteration, capture_iterations, device, on_epoch,
-                             evaluate_before, resume)
+    with masked(model, {k: v.to(device) for k, v in (masks or {}).items()}), \
+            _loader(data, cfg, seed, workers, device) as loader:
+        result = _train_loop(model, data, loader, cfg, seed, norm, start_iteration, capture_iterations, device,
+                             on_epoch, evaluate_before, resume)
         model.to("cpu").to(memory_format=torch.contiguous_format)
     return result
 
 
-def _train_loop(model: nn.Module, data: dict[str, tuple[torch.Tensor, torch.Tensor]], cfg: TrainConfig, seed: int,
-                norm: Normalizer, start_iteration: int, capture_iterations: tuple[int, ...], device: torch.device,
+def _train_loop(model: nn.Module, data: dict[str, tuple[Any, torch.Tensor]], loader: Loader, cfg: TrainConfig,
+                seed: int, norm: Normalizer, start_iteration: int, capture_iterations: tuple[int, ...], device: torch.device,
                 on_epoch: Callable[[int, nn.Module], None] | None, evaluate_before: bool,
                 resume: str | None = None) -> TrainResult:
     """The iterations of :func:`train`, on a model already on ``device`` with its masks attached
     (so the optimiser holds the masked parameters' originals)."""
-    x_train, y_train = data["train"]
-    n = len(x_train)
+    n = len(data["train"][0])
     steps = n // cfg.batch_size  # drop the last partial batch: fixed steps per epoch
     if steps == 0:
         raise ValueError(f"training set ({n} images) is smaller than train.batch_size ({cfg.batch_size})")
@@ -291,7 +297,7 @@ def _train_loop(model: nn.Module, data: dict[str, tuple[torch.Tensor, torch.Tens
         it, first_epoch = int(saved["iteration"]), int(saved["epoch"])
         print(f"resuming from epoch {first_epoch} (iteration {it}) saved in {resume}", flush=True)
     elif evaluate_before:
-        _evaluate_splits(model, data, cfg, norm, device, 0, result)
+        _evaluate_splits(model, data, loader, cfg, norm, device, 0, result)
     autocast = cfg.precision == "bf16"
 
     def capture() -> None:
@@ -306,23 +312,12 @@ def _train_loop(model: nn.Module, data: dict[str, tuple[torch.Tensor, torch.Tens
     net = model if world == 1 else nn.parallel.DistributedDataParallel(model)  # gradients averaged over ranks
     progress = Progress(total - it, "train", unit="it", stream=None if rank == 0 else _Quiet())
     for epoch in range(first_epoch, cfg.epochs):
-        gen = torch.Generator().manual_seed(seed * 100_003 + epoch)
-        order = torch.randperm(n, generator=gen)
         model.train()
         loss_sum, correct, seen = 0.0, 0, 0
-        for b in range(it - epoch * steps, steps):
-            idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
-            if world == 1:
-                x = augment(norm(x_train[idx].to(device)), cfg, seed, epoch, b)
-            else:  # this rank's share of the global batch: rows rank, rank + world, ...
-                augmented = cfg.shift or cfg.flip  # drawn for the whole batch, as one process would
-                x = norm(x_train[idx if augmented else idx[rank::world]].to(device))
-                x = augment(x, cfg, seed, epoch, b)[rank::world] if augmented else x
-                idx = idx[rank::world]
-            y = y_train[idx].to(device)
-            # the normalised batch comes out of an NHWC -> NCHW permute, i.e. channels_last strides:
-            # make the layout the one asked for, whichever it is
-            x = x.contiguous(memory_format=torch.channels_last if cfg.channels_last else torch.contiguous_format)
+        # this rank's share of every batch (rows rank, rank + world, ...), from the rewind point's batch on
+        batches = training_batches(n, cfg.batch_size, seed, epoch, it - epoch * steps, world, rank)
+        for xb, yb in loader.read(batches):
+            x, y = _to_device(xb, yb, norm, cfg, device)
             for group in opt.param_groups:
                 group["lr"] = learning_rate(cfg, it, total, steps)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
@@ -343,7 +338,7 @@ def _train_loop(model: nn.Module, data: dict[str, tuple[torch.Tensor, torch.Tens
             loss_sum, correct, seen = float(totals[0]), int(totals[1]), int(totals[2])
         result.metrics.append({"epoch": epoch + 1, "split": "train_running", "top1": correct / seen,
                                "loss": loss_sum / seen})
-        _evaluate_splits(model, data, cfg, norm, device, epoch + 1, result)
+        _evaluate_splits(model, data, loader, cfg, norm, device, epoch + 1, result)
         held_out = ", ".join(f"{r['split']} top1 {r['top1']:.4f}" for r in result.metrics
                              if r["epoch"] == epoch + 1 and r["split"] != "train_running")
         progress.line(f"epoch {epoch + 1}/{cfg.epochs}: train loss {loss_sum / seen:.4f} top1 {correct / seen:.4f}"
@@ -367,7 +362,7 @@ def _distributed() -> tuple[int, int]:
     """(world size, rank) of an initialised torch.distributed process group (``torchrun``), else (1, 0).
 
     With several processes every rank runs the same iterations on its share of each global batch
-    (rows rank, rank + world, ...; augmentation drawn for the whole batch), DistributedDataParallel
+    (rows rank, rank + world, ...; each image augmented as in the whole batch), DistributedDataParallel
     averages the gradients, so the weights follow one process training on the whole batch (up to
     float rounding) -- except for BatchNorm, whose batch statistics are each rank's (as in any DDP
     run without SyncBatchNorm). Masks are buffers of every rank's model and stay enforced there;

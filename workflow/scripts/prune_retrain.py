@@ -4,6 +4,7 @@ delegate(snakemake, __file__)  # runs the rest in a preloaded process where one 
 from pruneinterp import stages
 from pruneinterp.workflow import job
 
+# DataLoader workers: read from the config, not a rule param (results do not depend on them)
 with job(snakemake):
     w, p = snakemake.wildcards, snakemake.params.retrain
     out = snakemake.output
@@ -13,4 +14,5 @@ with job(snakemake):
                    train_cfg=p["train"], finetune=p["finetune"], seed=int(w.seed),
                    ident={"study": w.study, "model": w.model, "method": w.method, "schedule": "iterative",
                           "retrain": w.retrain},
-                   rewind_path=snakemake.input.get("rewind"), device=snakemake.params.device)
+                   rewind_path=snakemake.input.get("rewind"), device=snakemake.params.device,
+                   workers=snakemake.config["train"]["workers"])

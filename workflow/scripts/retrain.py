@@ -4,6 +4,7 @@ delegate(snakemake, __file__)  # runs the rest in a preloaded process where one 
 from pruneinterp import stages
 from pruneinterp.workflow import job
 
+# DataLoader workers: read from the config, not a rule param (results do not depend on them)
 with job(snakemake):
     w, p = snakemake.wildcards, snakemake.params.retrain
     stages.retrain(pruned_path=snakemake.input.pruned, train_path=snakemake.input.train, val_path=snakemake.input.val,
@@ -11,4 +12,5 @@ with job(snakemake):
                    finetune=p["finetune"], seed=int(w.seed),
                    ident={"study": w.study, "model": w.model, "method": w.method, "schedule": w.schedule,
                           "retrain": w.retrain},
-                   rewind_path=snakemake.input.get("rewind"), device=snakemake.params.device)
+                   rewind_path=snakemake.input.get("rewind"), device=snakemake.params.device,
+                   workers=snakemake.config["train"]["workers"])

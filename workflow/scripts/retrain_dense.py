@@ -5,6 +5,7 @@ from pruneinterp import stages
 from pruneinterp.workflow import job
 
 # a control: the dense model retrained by a strategy with no pruning (no masks = all weights kept)
+# DataLoader workers: read from the config, not a rule param (results do not depend on them)
 with job(snakemake):
     w, p = snakemake.wildcards, snakemake.params.retrain
     stages.retrain(pruned_path=snakemake.input.pruned, train_path=snakemake.input.train, val_path=snakemake.input.val,
@@ -12,4 +13,5 @@ with job(snakemake):
                    finetune=p["finetune"], seed=int(w.seed),
                    ident={"study": "dense", "model": w.model, "method": "none", "schedule": "none",
                           "retrain": w.retrain},
-                   rewind_path=snakemake.input.get("rewind"), device=snakemake.params.device)
+                   rewind_path=snakemake.input.get("rewind"), device=snakemake.params.device,
+                   workers=snakemake.config["train"]["workers"])
