@@ -313,8 +313,8 @@ def test_auto_precision_is_bf16_only_where_the_device_computes_it_natively(monke
     assert training.resolve_precision("auto", cpu) == "bf16"
     monkeypatch.setattr(training, "native_bf16", lambda device: False)
     assert training.resolve_precision("auto", cpu) == "fp32"
-    with pytest.raises(ValueError, match="precision must be one of bf16, fp32, auto"):
-        TrainConfig(precision="fp16")
+    with pytest.raises(ValueError, match="train.precision must be one of bf16, fp16, fp32, auto; got 'fp8'"):
+        TrainConfig(precision="fp8")
 
 
 def test_auto_precision_trains_exactly_as_the_precision_it_resolves_to(dense):
@@ -369,3 +369,53 @@ print("trained", len(res.metrics))
     assert "channels_last off: layer2.0.downsample.0" in proc.stdout
     assert "trained 6" in proc.stdout
 
+
+def _masked_run(dense, tmp_path, **settings):
+    """The rewound, masked retraining of the dense fixture's network with ``settings``; returns
+    (weights, masks, metrics, dtypes of the first conv's training outputs)."""
+    d, out = dense
+    stages.prune(out["checkpoint"], str(tmp_path / "pruned.pt"), "magnitude_global", 0.5)
+    masks = load_checkpoint(tmp_path / "pruned.pt")["masks"]
+    rewind = load_checkpoint(out["rewind"])
+    data = {"train": stages.load_split(d / "train.npz"), "val": stages.load_split(d / "val.npz")}
+    net = build_model("convnet", **rewind["model_kwargs"])
+    net.load_state_dict(rewind["state_dict"])
+    dtypes = set()
+    first = next(m for m in net.modules() if isinstance(m, torch.nn.Conv2d))
+    first.register_forward_hook(lambda m, i, o: dtypes.add(o.dtype) if m.training else None)
+    res = train(net, data, TrainConfig(**{**CFG, **settings}), 0, Normalizer(**rewind["normalization"]),
+                masks=masks, start_iteration=3)
+    return net.state_dict(), masks, res.metrics, dtypes
+
+
+def test_fp16_autocast_with_a_gradient_scaler_trains_close_to_fp32_with_masks_kept(dense, tmp_path):
+    """precision fp16 runs the forward pass in float16 (autocast) with torch.amp.GradScaler; on CPU
+    too (torch 2.14 has CPU fp16 autocast and a CPU GradScaler), so the path is tested here."""
+    w16, masks, m16, dtypes16 = _masked_run(dense, tmp_path, precision="fp16")
+    w32, _, m32, dtypes32 = _masked_run(dense, tmp_path, precision="fp32")
+    assert dtypes16 == {torch.float16} and dtypes32 == {torch.float32}
+    for key, m in masks.items():
+        assert (w16[key][~m] == 0).all() and (w16[key][m] != 0).all()
+    for key, value in w32.items():
+        if value.is_floating_point():
+            assert torch.isfinite(w16[key]).all(), key
+            assert torch.allclose(w16[key], value, atol=2e-2, rtol=2e-2), (key, (w16[key] - value).abs().max())
+    assert not all(torch.equal(w16[k], w32[k]) for k in w32)  # half precision did change the numbers
+    assert [r["split"] for r in m16] == [r["split"] for r in m32]
+
+
+def test_compiled_training_keeps_masks_and_follows_the_uncompiled_run(dense, tmp_path):
+    """train.compile: torch.compile of the training forward pass, here with the aot_eager backend
+    (graph capture and autograd tracing, no C compiler needed); the mask hooks are traced too."""
+    import torch._dynamo
+
+    torch._dynamo.reset()
+    compiled, masks, mc, _ = _masked_run(dense, tmp_path, compile="aot_eager")
+    plain, _, mp, _ = _masked_run(dense, tmp_path)
+    for key, m in masks.items():
+        assert (compiled[key][~m] == 0).all() and (compiled[key][m] != 0).all()
+    for key, value in plain.items():
+        assert torch.allclose(compiled[key].float(), value.float(), atol=1e-5, rtol=1e-4), key
+    assert [round(r["top1"], 6) for r in mc] == [round(r["top1"], 6) for r in mp]
+    with pytest.raises(ValueError, match="train.compile must be one of none, inductor, aot_eager, eager; got 'jit'"):
+        TrainConfig(compile="jit")

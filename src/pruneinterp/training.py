@@ -23,6 +23,13 @@ from .progress import Progress
 from .pruning import Masks, clean_state_dict, masked
 
 
+PRECISIONS = ("bf16", "fp16", "fp32", "auto")
+# torch.compile backends: inductor generates kernels (needs a C compiler on CPU, Triton on GPU);
+# aot_eager and eager only capture the graph (no code generation: tests, debugging)
+COMPILE_BACKENDS = ("none", "inductor", "aot_eager", "eager")
+AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     epochs: int = 6
@@ -31,7 +38,7 @@ class TrainConfig:
     momentum: float = 0.9
     weight_decay: float = 0.0005
     warmup_iterations: int = 0
-    precision: str = "fp32"  # fp32, bf16 autocast, or auto (bf16 where the device computes it natively)
+    precision: str = "fp32"  # fp32, bf16 / fp16 autocast (fp16 with a GradScaler), or auto (bf16 where native)
     channels_last: bool = True
     eval_batch_size: int = 500
     optimizer: str = "sgd"     # sgd | adam
@@ -40,14 +47,15 @@ class TrainConfig:
     augment: str = "none"      # none | cifar | imagenet (pruneinterp.data.augment)
     shift: int = 0             # augmentation none: random crop after zero padding by this many pixels
     flip: bool = False         # augmentation none: random horizontal flip
+    compile: str = "none"      # none, or the torch.compile backend of the training forward pass
 
     def __post_init__(self) -> None:
         from .data.augment import conflict
 
         if self.shift < 0:
             raise ValueError(f"train.shift must be >= 0; got {self.shift!r}")
-        for key, allowed in (("precision", ("bf16", "fp32", "auto")), ("optimizer", ("sgd", "adam")),
-                             ("schedule", ("cosine", "exponential"))):
+        for key, allowed in (("precision", PRECISIONS), ("optimizer", ("sgd", "adam")),
+                             ("schedule", ("cosine", "exponential")), ("compile", COMPILE_BACKENDS)):
             if getattr(self, key) not in allowed:
                 raise ValueError(f"train.{key} must be one of {', '.join(allowed)}; got {getattr(self, key)!r}")
         problem = conflict(self.augment, self.shift, self.flip)
@@ -286,6 +294,8 @@ def _train_loop(model: nn.Module, data: dict[str, tuple[Any, torch.Tensor]], loa
     else:
         opt = torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum)
     result = TrainResult()
+    # fp16: the loss scaled against underflow (torch.amp); disabled, scale() and step() are the plain calls
+    scaler = torch.amp.GradScaler(device.type, enabled=cfg.precision == "fp16")
     it = start_iteration
     first_epoch = start_iteration // steps
     fingerprint = _fingerprint(model, cfg, seed, start_iteration, n, capture_iterations) if resume else ""
@@ -293,12 +303,14 @@ def _train_loop(model: nn.Module, data: dict[str, tuple[Any, torch.Tensor]], loa
     if saved is not None:
         model.load_state_dict(saved["model"])
         opt.load_state_dict(saved["optimizer"])
+        if saved.get("scaler"):
+            scaler.load_state_dict(saved["scaler"])
         result.metrics, result.captured = saved["metrics"], saved["captured"]
         it, first_epoch = int(saved["iteration"]), int(saved["epoch"])
         print(f"resuming from epoch {first_epoch} (iteration {it}) saved in {resume}", flush=True)
     elif evaluate_before:
         _evaluate_splits(model, data, loader, cfg, norm, device, 0, result)
-    autocast = cfg.precision == "bf16"
+    autocast = AUTOCAST.get(cfg.precision)
 
     def capture() -> None:
         if it in capture_iterations:
@@ -310,6 +322,8 @@ def _train_loop(model: nn.Module, data: dict[str, tuple[Any, torch.Tensor]], loa
     if world > 1 and cfg.batch_size % world:
         raise ValueError(f"train.batch_size {cfg.batch_size} must be a multiple of the {world} processes")
     net = model if world == 1 else nn.parallel.DistributedDataParallel(model)  # gradients averaged over ranks
+    if cfg.compile != "none":  # the training forward pass; evaluation runs the model as it is
+        net = torch.compile(net, backend=cfg.compile)
     progress = Progress(total - it, "train", unit="it", stream=None if rank == 0 else _Quiet())
     for epoch in range(first_epoch, cfg.epochs):
         model.train()
@@ -320,12 +334,13 @@ def _train_loop(model: nn.Module, data: dict[str, tuple[Any, torch.Tensor]], loa
             x, y = _to_device(xb, yb, norm, cfg, device)
             for group in opt.param_groups:
                 group["lr"] = learning_rate(cfg, it, total, steps)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+            with torch.autocast(device.type, dtype=autocast or torch.bfloat16, enabled=autocast is not None):
                 out = net(x)
                 loss = F.cross_entropy(out.float(), y)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
             it += 1
             loss_sum += loss.item() * len(y)
             correct += (out.argmax(1) == y).sum().item()
@@ -345,7 +360,7 @@ def _train_loop(model: nn.Module, data: dict[str, tuple[Any, torch.Tensor]], loa
                       + (f", {held_out}" if held_out else ""))
         if resume and epoch + 1 < cfg.epochs and rank == 0:
             _save_resume(resume, {"fingerprint": fingerprint, "model": model.state_dict(),
-                                  "optimizer": opt.state_dict(), "metrics": result.metrics,
+                                  "optimizer": opt.state_dict(), "scaler": scaler.state_dict(), "metrics": result.metrics,
                                   "captured": result.captured, "iteration": it, "epoch": epoch + 1})
         if on_epoch is not None:
             on_epoch(epoch + 1, model)
