@@ -33,7 +33,7 @@ if rank == 0:
     torch.save({"state": net.state_dict(), "metrics": res.metrics, "captured": res.captured[3], "rows": rows,
                 "world": torch.distributed.get_world_size() if distributed else 1}, sys.argv[1])
 else:
-    print("rank", rank, "wrote nothing")
+    print(f"rank {rank} wrote nothing", flush=True)  # one write: the ranks share the terminal
 """
 
 
