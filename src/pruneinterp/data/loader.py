@@ -86,9 +86,6 @@ class Batches(Dataset):
         self.data, self.seed, self.augment, self.shift, self.flip = data, seed, augment, shift, flip
         self._transforms: dict[tuple[str, int], Any] = {}
 
-    def __len__(self) -> int:
-        return sum(len(images) for images, _ in self.data.values())
-
     def __getitem__(self, key: Batch) -> tuple[torch.Tensor, torch.Tensor] | _Failed:
         images, targets = self.data[key.split]
         rows = key.rows if isinstance(key.rows, slice) else torch.from_numpy(key.rows)
