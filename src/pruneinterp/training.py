@@ -273,8 +273,8 @@ def train(
 
 
 def _train_loop(model: nn.Module, data: dict[str, tuple[Any, torch.Tensor]], loader: Loader, cfg: TrainConfig,
-                seed: int, norm: Normalizer, start_iteration: int, capture_iterations: tuple[int, ...], device: torch.device,
-                on_epoch: Callable[[int, nn.Module], None] | None, evaluate_before: bool,
+                seed: int, norm: Normalizer, start_iteration: int, capture_iterations: tuple[int, ...],
+                device: torch.device, on_epoch: Callable[[int, nn.Module], None] | None, evaluate_before: bool,
                 resume: str | None = None) -> TrainResult:
     """The iterations of :func:`train`, on a model already on ``device`` with its masks attached
     (so the optimiser holds the masked parameters' originals)."""
@@ -360,8 +360,9 @@ def _train_loop(model: nn.Module, data: dict[str, tuple[Any, torch.Tensor]], loa
                       + (f", {held_out}" if held_out else ""))
         if resume and epoch + 1 < cfg.epochs and rank == 0:
             _save_resume(resume, {"fingerprint": fingerprint, "model": model.state_dict(),
-                                  "optimizer": opt.state_dict(), "scaler": scaler.state_dict(), "metrics": result.metrics,
-                                  "captured": result.captured, "iteration": it, "epoch": epoch + 1})
+                                  "optimizer": opt.state_dict(), "scaler": scaler.state_dict(),
+                                  "metrics": result.metrics, "captured": result.captured, "iteration": it,
+                                  "epoch": epoch + 1})
         if on_epoch is not None:
             on_epoch(epoch + 1, model)
     progress.close()

@@ -51,7 +51,8 @@ def eval_resize(augment: str, size: int) -> int | None:
     return round(size * IMAGENET_RESIZE) if augment == "imagenet" else None
 
 
-def train_transform(augment: str, shift: int, flip: bool, size: int) -> Callable[["torch.Tensor"], "torch.Tensor"] | None:
+def train_transform(augment: str, shift: int, flip: bool,
+                    size: int) -> Callable[["torch.Tensor"], "torch.Tensor"] | None:
     """The training transform of one uint8 (C, H, W) image whose output is ``size`` x ``size``
     (None: no augmentation). For ``imagenet`` the input may be any size (a whole decoded image)."""
     from torchvision.transforms import v2
