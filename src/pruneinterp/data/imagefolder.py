@@ -47,8 +47,8 @@ def index_imagefolder(root: str | os.PathLike[str], out: str | os.PathLike[str],
 
 
 # JPEGs are decoded by torchvision.io (libjpeg-turbo, straight into a tensor) and resized as tensors:
-# 1.8x PIL's decode + resize of 256-400 px JPEGs to 224 (bench/input_pipeline.py, README "Benchmarks").
-# Other formats, and JPEGs torchvision.io refuses, go through PIL.
+# 1.74x PIL's decode + resize of 256-400 px JPEGs to 224 on one core (bench/input_pipeline.py, README
+# "Benchmarks"). Other formats, and JPEGs torchvision.io refuses, go through PIL.
 DECODERS = ("torchvision", "pil")
 JPEG_MAGIC = b"\xff\xd8\xff"
 
