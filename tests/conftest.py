@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from pruneinterp.data.shapes import ShapesSpec
 
@@ -42,3 +43,17 @@ def train_tiny_dense(d, n_train, n_val, cfg, rewind_iteration):
     stages.train_dense(str(d / "train.npz"), str(d / "val.npz"), out, "convnet", {"width": 4}, cfg, 0,
                        rewind_iteration)
     return out
+
+
+def write_jpegs(root, sizes, seed=0):
+    """JPEGs of 8x8-pixel random blocks (some structure for the codec) of the given (h, w) sizes in
+    ``root``; returns their paths."""
+    rng = np.random.default_rng(seed)
+    paths = []
+    for i, (h, w) in enumerate(sizes):
+        base = rng.integers(0, 256, (h // 8 + 1, w // 8 + 1, 3), dtype=np.uint8)
+        img = np.kron(base, np.ones((8, 8, 1), np.uint8))[:h, :w]
+        path = root / f"{i}.jpg"
+        Image.fromarray(img).save(path, quality=90)
+        paths.append(str(path))
+    return paths

@@ -21,7 +21,8 @@ def test_the_reference_lists_every_key_with_its_default_and_allowed_values():
                 "dissect.bootstrap.replicates", "models.<name>.kwargs", "mis.alpha"):
         assert key in paths, key
     text = configdoc.render()
-    assert "| `train.precision` | string | `\"fp32\"` | `fp32`, `bf16`, `auto` |" in text
+    assert "| `train.precision` | string | `\"fp32\"` | `fp32`, `bf16`, `fp16`, `auto` |" in text
+    assert "| `train.workers` | integer | `0` | >= 0 |" in text
     assert "| `dissect.quantile` | number | `0.005` | > 0; < 1 |" in text
     assert "| `studies.<name>.model` | string | required |" in text
 

@@ -28,21 +28,21 @@ net[0].register_forward_hook(lambda m, i, o: rows.append(len(i[0])) if m.trainin
 cfg = TrainConfig(epochs=2, batch_size=16, lr=0.1, warmup_iterations=0, precision="fp32", shift=int(sys.argv[2]),
                   channels_last=False)
 res = train(net, {"train": (x, y), "val": (x[:32], y[:32])}, cfg, 0, Normalizer.fit(x.numpy()), masks=masks,
-            capture_iterations=(3,))
+            capture_iterations=(3,), workers=int(sys.argv[3]))
 if rank == 0:
     torch.save({"state": net.state_dict(), "metrics": res.metrics, "captured": res.captured[3], "rows": rows,
                 "world": torch.distributed.get_world_size() if distributed else 1}, sys.argv[1])
 else:
-    print("rank", rank, "wrote nothing")
+    print(f"rank {rank} wrote nothing", flush=True)  # one write: the ranks share the terminal
 """
 
 
-def _run(tmp_path, shift, processes):
+def _run(tmp_path, shift, processes, workers=0):
     script = tmp_path / "train_some.py"
     script.write_text(SCRIPT)
     out = tmp_path / f"w{processes}_{shift}.pt"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, str(script), str(out), str(shift)]
+    cmd = [sys.executable, str(script), str(out), str(shift), str(workers)]
     if processes > 1:
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}"] + cmd[1:]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
@@ -50,10 +50,12 @@ def _run(tmp_path, shift, processes):
     return torch.load(out, weights_only=False), proc.stdout
 
 
-@pytest.mark.parametrize("shift", [0, 2])  # with augmentation too: drawn for the whole batch on every rank
+# with augmentation too (each image's draws seeded by its place in the whole batch), and then with a
+# DataLoader worker per rank
+@pytest.mark.parametrize("shift", [0, 2])
 def test_two_processes_train_the_weights_of_one_on_the_whole_batch(tmp_path, shift):
     one, _ = _run(tmp_path, shift, 1)
-    two, out = _run(tmp_path, shift, 2)
+    two, out = _run(tmp_path, shift, 2, workers=1 if shift else 0)
     assert two["world"] == 2 and "rank 1 wrote nothing" in out
     assert set(one["rows"]) == {16} and set(two["rows"]) == {8}  # each rank trains on half of every batch
     assert len(one["rows"]) == len(two["rows"]) == 12  # 2 epochs x 6 steps

@@ -6,7 +6,8 @@ import pytest
 import torch
 from PIL import Image
 
-from pruneinterp.data.imagefolder import index_imagefolder, load_image, load_index
+from conftest import write_jpegs
+from pruneinterp.data.imagefolder import index_imagefolder, load_image, load_index, read_image
 from pruneinterp.io import InputError
 
 
@@ -64,3 +65,17 @@ def test_dense_training_and_extraction_on_an_imagefolder_split(tmp_path, probe_d
     # the same checkpoint extracts on a Broden-format probe (generated here)
     extract(out["checkpoint"], probe_dir, tmp_path / "a.h5", ["conv4"])
     assert (tmp_path / "a.h5").is_file()
+
+
+def test_jpegs_decode_alike_by_torchvision_and_pil_and_other_formats_fall_back_to_pil(tmp_path):
+    path, = write_jpegs(tmp_path, [(40, 48)])
+    tv, pil = read_image(path, "torchvision"), read_image(path, "pil")
+    assert tv.shape == (3, 40, 48) and tv.dtype == torch.uint8
+    assert (tv.int() - pil.int()).abs().max() <= 2  # both libjpeg-turbo; at most rounding apart
+    png = np.random.default_rng(1).integers(0, 256, (10, 14, 3), dtype=np.uint8)
+    Image.fromarray(png).save(tmp_path / "x.png")
+    assert torch.equal(read_image(tmp_path / "x.png").permute(1, 2, 0), torch.from_numpy(png))  # lossless, via PIL
+    Image.fromarray(png[..., 0]).save(tmp_path / "grey.jpg")
+    assert read_image(tmp_path / "grey.jpg").shape == (3, 10, 14)  # greyscale JPEG -> RGB
+    with pytest.raises(ValueError, match="decoder = 'cv2'; allowed: torchvision, pil"):
+        read_image(path, "cv2")

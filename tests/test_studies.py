@@ -105,6 +105,8 @@ def test_rule_params_hold_only_what_the_output_depends_on(plan):
     assert plan.retrain_params("none") == {"finetune": {}, "strategy": "none", "train": {}}
     assert plan.retrain_params("rewind")["finetune"] == {}
     assert "rewind_iteration" not in plan.train_params() and "threads" not in plan.train_params()
+    # DataLoader workers change how batches are read, not what they hold: a new value reruns nothing
+    assert "workers" not in plan.train_params() and {"augment", "compile"} <= set(plan.train_params())
     assert list(plan.dissect_params()) == sorted(plan.dissect_params())  # key-sorted
 
 
@@ -221,6 +223,17 @@ def test_every_figure_has_its_function_and_caption():
         assert callable(getattr(module, name)), name
         assert (REPO / f"workflow/report/{name}.rst").is_file(), name
         assert set(spec.tables) | set(spec.optional) <= set(paths.STUDY_TABLES), name
+
+
+def test_augmentation_recipes_and_shift_flip_exclude_each_other():
+    def both(cfg):
+        cfg["train"].update(augment="cifar", flip=True)
+
+    with pytest.raises(ConfigError, match=r"train.augment = 'cifar' brings its own crops and flips; train.shift "
+                                          r"and train.flip apply only with train.augment none"):
+        Plan(config(both))
+    Plan(config(lambda cfg: cfg["train"].update(augment="imagenet", workers=2)))
+    Plan(config(lambda cfg: cfg["train"].update(shift=4, flip=True)))
 
 
 def test_stage_defaults_are_the_schema_defaults():

@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -83,57 +85,128 @@ def test_exponential_schedule_is_exponentiallr_stepped_per_epoch():
 
 
 
-def test_augmentation_translates_and_flips_as_a_function_of_seed_epoch_and_batch():
-    from pruneinterp.training import augment
-
-    x = torch.zeros(16, 1, 12, 12)
-    x[:, 0, 5, 6] = 1.0  # one bright pixel per image, away from the border
-
-    def positions(a):
-        assert (a.flatten(1).sum(1) == 1).all()  # moved, never lost: |offset| <= shift keeps it inside
-        return [tuple(int(v) for v in (img[0] == 1).nonzero()[0]) for img in a]
-
-    shifted = augment(x, TrainConfig(shift=3), seed=1, epoch=2, batch=5)
-    assert torch.equal(shifted, augment(x, TrainConfig(shift=3), seed=1, epoch=2, batch=5))
-    assert not torch.equal(shifted, augment(x, TrainConfig(shift=3), seed=1, epoch=2, batch=6))
-    pos = positions(shifted)
-    assert all(abs(r - 5) <= 3 and abs(c - 6) <= 3 for r, c in pos) and len(set(pos)) > 3
-    flipped = positions(augment(x, TrainConfig(flip=True), seed=1, epoch=2, batch=5))
-    assert set(flipped) == {(5, 6), (5, 5)}  # column 6 of 12 mirrors to 5; both occur (p = 2^-15 otherwise)
-    assert torch.equal(augment(x, TrainConfig(), 1, 2, 5), x)  # off by default
+def _first_layer_inputs(net, store):
+    """Record every training batch the network's first module sees (after normalisation)."""
+    first = next(m for m in net.modules() if isinstance(m, torch.nn.Conv2d))
+    first.register_forward_hook(lambda m, i, o: store.append(i[0].detach().clone()) if m.training else None)
 
 
-def test_a_rewound_run_sees_the_dense_runs_augmented_batches(dense, monkeypatch):
-    """With augmentation on, the batches from iteration k on are the same whether the run started
-    at 0 or was rewound to k: order and augmentation depend on (seed, epoch, batch) only."""
-    import pruneinterp.training as training
-
+def test_a_rewound_run_with_workers_sees_the_dense_runs_augmented_batches(dense):
+    """With augmentation on, the batches from iteration k on are the same whether the run started at
+    0 in this process or was rewound to k and read by 2 DataLoader workers: order and augmentation
+    depend on (seed, epoch, batch) only."""
     d, out = dense
     data = {"train": stages.load_split(d / "train.npz"), "val": stages.load_split(d / "val.npz")}
-    cfg = TrainConfig(**{**CFG, "shift": 2, "flip": True})
+    cfg = TrainConfig(**{**CFG, "augment": "cifar"})
     rewind = load_checkpoint(out["rewind"])
     norm = Normalizer(**rewind["normalization"])
-    seen: dict[tuple[int, int], torch.Tensor] = {}
-    original = training.augment
-
-    def recording(x, cfg, seed, epoch, batch):
-        a = original(x, cfg, seed, epoch, batch)
-        seen[(epoch, batch)] = a.clone()
-        return a
-
-    monkeypatch.setattr(training, "augment", recording)
     runs = []
-    for start in (0, 3):
-        seen = {}
+    for start, workers in ((0, 0), (3, 2)):
+        seen: list[torch.Tensor] = []
         net = build_model("convnet", **rewind["model_kwargs"])
         net.load_state_dict(rewind["state_dict"])
-        train(net, data, cfg, 0, norm, start_iteration=start)
+        _first_layer_inputs(net, seen)
+        train(net, data, cfg, 0, norm, start_iteration=start, workers=workers)
         runs.append(seen)
     full, rewound = runs
     steps = 128 // CFG["batch_size"]
-    assert sorted(rewound) == sorted(k for k in full if k[0] * steps + k[1] >= 3)
-    for key, batch in rewound.items():
-        assert torch.equal(batch, full[key]), key
+    assert len(full) == 2 * steps and len(rewound) == 2 * steps - 3
+    for a, b in zip(full[3:], rewound):
+        assert torch.equal(a, b)
+    assert not torch.equal(full[0], full[steps])  # epochs differ (order and draws)
+
+
+def test_training_with_two_workers_gives_the_weights_of_training_in_the_process(dense):
+    """The same run (augmented, rewound, masked) with 0 and with 2 DataLoader workers: identical
+    weights, metrics and captured states, bit for bit."""
+    d, out = dense
+    stages.prune(out["checkpoint"], str(d / "pruned_w.pt"), "magnitude_global", 0.5)
+    masks = load_checkpoint(d / "pruned_w.pt")["masks"]
+    rewind = load_checkpoint(out["rewind"])
+    data = {"train": stages.load_split(d / "train.npz"), "val": stages.load_split(d / "val.npz")}
+    cfg = TrainConfig(**{**CFG, "shift": 2, "flip": True})
+    results = []
+    for workers in (0, 2):
+        net = build_model("convnet", **rewind["model_kwargs"])
+        net.load_state_dict(rewind["state_dict"])
+        res = train(net, data, cfg, 0, Normalizer(**rewind["normalization"]), masks=masks, start_iteration=3,
+                    capture_iterations=(5,), workers=workers)
+        results.append((net.state_dict(), res))
+    (a, ra), (b, rb) = results
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert ra.metrics == rb.metrics and len(ra.metrics) == 4
+    assert all(torch.equal(ra.captured[5][k], rb.captured[5][k]) for k in ra.captured[5])
+    for key, m in masks.items():
+        assert (b[key][~m] == 0).all()
+
+
+def _reference_training(net, x_train, y_train, cfg, seed, norm):
+    """The training loop as it was before the DataLoader (commit e42db07), without augmentation,
+    masks or resuming: the numbers the embedded default run's checkpoints were made with
+    (``cfg.precision`` fp32 or bf16, resolved)."""
+    import math
+
+    import torch.nn.functional as F
+
+    n = len(x_train)
+    steps = n // cfg.batch_size
+    total = cfg.epochs * steps
+    decay = [p for p in net.parameters() if p.ndim > 1]
+    no_decay = [p for p in net.parameters() if p.ndim <= 1]
+    opt = torch.optim.SGD([{"params": decay, "weight_decay": cfg.weight_decay},
+                           {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, momentum=cfg.momentum)
+    layout = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    net.to(memory_format=layout)
+    it = 0
+    for epoch in range(cfg.epochs):
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
+        net.train()
+        for b in range(steps):
+            idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
+            x = norm(x_train[idx]).contiguous(memory_format=layout)
+            if it < cfg.warmup_iterations:
+                lr = cfg.lr * (it + 1) / cfg.warmup_iterations
+            else:
+                progress = (it - cfg.warmup_iterations) / max(1, total - cfg.warmup_iterations)
+                lr = cfg.lr * 0.5 * (1.0 + math.cos(math.pi * progress))
+            for group in opt.param_groups:
+                group["lr"] = lr
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
+                loss = F.cross_entropy(net(x).float(), y_train[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            it += 1
+    return net.to(memory_format=torch.contiguous_format)
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_default_training_is_bit_identical_to_the_loop_before_the_dataloader(workers):
+    """The embedded default run's settings (config/config.yaml: its ResNet, batch 64, warm-up,
+    precision auto, channels_last) train exactly the weights of the hand-written loop the default
+    run's results were made with, with the batches read by 0 or 2 workers."""
+    import yaml
+
+    from pruneinterp.training import resolve_precision
+
+    config = yaml.safe_load(open("config/config.yaml"))
+    settings = {k: v for k, v in config["train"].items() if k not in ("rewind_iteration", "threads")}
+    cfg = TrainConfig(**{**settings, "epochs": 2, "warmup_iterations": 5})
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (320, 32, 32, 3), dtype=torch.uint8, generator=g)
+    y = torch.randint(0, 10, (320,), generator=g)
+    norm = Normalizer.fit(x.numpy())
+    kwargs = config["models"]["resnet"]["kwargs"]
+    torch.manual_seed(0)
+    ours = build_model("resnet", num_classes=10, **kwargs)
+    reference = build_model("resnet", num_classes=10, **kwargs)
+    reference.load_state_dict(ours.state_dict())
+    train(ours, {"train": (x, y)}, cfg, 7, norm, workers=workers)
+    _reference_training(reference, x, y, replace(cfg, precision=resolve_precision(cfg.precision, torch.device("cpu"))),
+                        7, norm)
+    a, b = ours.state_dict(), reference.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not torch.equal(a["fc.weight"], build_model("resnet", num_classes=10, **kwargs).state_dict()["fc.weight"])
 
 
 def test_a_killed_training_run_resumes_from_its_last_epoch_with_identical_weights(tmp_path):
@@ -240,8 +313,8 @@ def test_auto_precision_is_bf16_only_where_the_device_computes_it_natively(monke
     assert training.resolve_precision("auto", cpu) == "bf16"
     monkeypatch.setattr(training, "native_bf16", lambda device: False)
     assert training.resolve_precision("auto", cpu) == "fp32"
-    with pytest.raises(ValueError, match="precision must be one of bf16, fp32, auto"):
-        TrainConfig(precision="fp16")
+    with pytest.raises(ValueError, match="train.precision must be one of bf16, fp16, fp32, auto; got 'fp8'"):
+        TrainConfig(precision="fp8")
 
 
 def test_auto_precision_trains_exactly_as_the_precision_it_resolves_to(dense):
@@ -295,3 +368,54 @@ print("trained", len(res.metrics))
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "channels_last off: layer2.0.downsample.0" in proc.stdout
     assert "trained 6" in proc.stdout
+
+
+def _masked_run(dense, tmp_path, **settings):
+    """The rewound, masked retraining of the dense fixture's network with ``settings``; returns
+    (weights, masks, metrics, dtypes of the first conv's training outputs)."""
+    d, out = dense
+    stages.prune(out["checkpoint"], str(tmp_path / "pruned.pt"), "magnitude_global", 0.5)
+    masks = load_checkpoint(tmp_path / "pruned.pt")["masks"]
+    rewind = load_checkpoint(out["rewind"])
+    data = {"train": stages.load_split(d / "train.npz"), "val": stages.load_split(d / "val.npz")}
+    net = build_model("convnet", **rewind["model_kwargs"])
+    net.load_state_dict(rewind["state_dict"])
+    dtypes = set()
+    first = next(m for m in net.modules() if isinstance(m, torch.nn.Conv2d))
+    first.register_forward_hook(lambda m, i, o: dtypes.add(o.dtype) if m.training else None)
+    res = train(net, data, TrainConfig(**{**CFG, **settings}), 0, Normalizer(**rewind["normalization"]),
+                masks=masks, start_iteration=3)
+    return net.state_dict(), masks, res.metrics, dtypes
+
+
+def test_fp16_autocast_with_a_gradient_scaler_trains_close_to_fp32_with_masks_kept(dense, tmp_path):
+    """precision fp16 runs the forward pass in float16 (autocast) with torch.amp.GradScaler; on CPU
+    too (torch 2.14 has CPU fp16 autocast and a CPU GradScaler), so the path is tested here."""
+    w16, masks, m16, dtypes16 = _masked_run(dense, tmp_path, precision="fp16")
+    w32, _, m32, dtypes32 = _masked_run(dense, tmp_path, precision="fp32")
+    assert dtypes16 == {torch.float16} and dtypes32 == {torch.float32}
+    for key, m in masks.items():
+        assert (w16[key][~m] == 0).all() and (w16[key][m] != 0).all()
+    for key, value in w32.items():
+        if value.is_floating_point():
+            assert torch.isfinite(w16[key]).all(), key
+            assert torch.allclose(w16[key], value, atol=2e-2, rtol=2e-2), (key, (w16[key] - value).abs().max())
+    assert not all(torch.equal(w16[k], w32[k]) for k in w32)  # half precision did change the numbers
+    assert [r["split"] for r in m16] == [r["split"] for r in m32]
+
+
+def test_compiled_training_keeps_masks_and_follows_the_uncompiled_run(dense, tmp_path):
+    """train.compile: torch.compile of the training forward pass, here with the aot_eager backend
+    (graph capture and autograd tracing, no C compiler needed); the mask hooks are traced too."""
+    import torch._dynamo
+
+    torch._dynamo.reset()
+    compiled, masks, mc, _ = _masked_run(dense, tmp_path, compile="aot_eager")
+    plain, _, mp, _ = _masked_run(dense, tmp_path)
+    for key, m in masks.items():
+        assert (compiled[key][~m] == 0).all() and (compiled[key][m] != 0).all()
+    for key, value in plain.items():
+        assert torch.allclose(compiled[key].float(), value.float(), atol=1e-5, rtol=1e-4), key
+    assert [round(r["top1"], 6) for r in mc] == [round(r["top1"], 6) for r in mp]
+    with pytest.raises(ValueError, match="train.compile must be one of none, inductor, aot_eager, eager; got 'jit'"):
+        TrainConfig(compile="jit")

@@ -251,7 +251,8 @@ def test_a_similarity_setting_reruns_the_comparisons_not_the_extractions(workflo
 @pytest.mark.parametrize(
     "edit, key, allowed",
     [
-        (lambda c: c["train"].__setitem__("precision", "fp16"), "precision", "fp32"),
+        (lambda c: c["train"].__setitem__("precision", "fp8"), "precision", "fp32, bf16, fp16, auto"),
+        (lambda c: c["train"].update(augment="cifar", shift=4), "train.augment = 'cifar'", "shift 0, flip false"),
         (lambda c: c["studies"]["frankle_bau"].__setitem__("model", "nope"), "studies.frankle_bau.model",
          "resnet-w4"),
         (lambda c: c["dissect"].__setitem__("layers", ["conv9"]), "dissect.layers", "layer3"),

@@ -24,6 +24,9 @@ from .similarity import SimilarityConfig
 from .stages import DataConfig
 
 
+WORKERS_HELP = "DataLoader worker processes reading the batches (default 0: this process; same results)"
+
+
 def _json(text: str) -> Any:
     try:
         return json.loads(text)
@@ -84,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--rewind-iteration", type=int, default=0)
     s.add_argument("--device", default="cpu")
+    s.add_argument("--workers", type=int, default=0, help=WORKERS_HELP)
 
     s = sub.add_parser("prune", help="next level's mask from a trained checkpoint")
     s.add_argument("--checkpoint", required=True)
@@ -113,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "the defaults")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--device", default="cpu")
+    s.add_argument("--workers", type=int, default=0, help=WORKERS_HELP)
 
     s = sub.add_parser("extract", help="activations of a checkpoint on a probe set -> HDF5")
     s.add_argument("--checkpoint", required=True)
@@ -236,7 +241,7 @@ def run(args: argparse.Namespace) -> None:
         out["metrics"] = f"{args.out_dir}/metrics.csv"
         stages.train_dense(train_path=args.train, val_path=args.val, out=out, model=args.model,
                            model_kwargs=args.model_kwargs, train_cfg=args.train_config, seed=args.seed,
-                           rewind_iteration=args.rewind_iteration, device=args.device)
+                           rewind_iteration=args.rewind_iteration, device=args.device, workers=args.workers)
     elif args.stage == "prune":
         stages.prune(checkpoint=args.checkpoint, out=args.out, method=args.method, fraction=args.fraction,
                      include=args.include, exclude=args.exclude, seed=args.seed, layer_scale=args.layer_scale,
@@ -246,7 +251,7 @@ def run(args: argparse.Namespace) -> None:
         ident = {"study": "cli", "method": "cli", "schedule": "cli", "retrain": args.strategy}
         stages.retrain(pruned_path=args.pruned, train_path=args.train, val_path=args.val, out=out,
                        strategy=args.strategy, train_cfg=args.train_config, seed=args.seed, ident=ident,
-                       rewind_path=args.rewind, finetune=args.finetune, device=args.device)
+                       rewind_path=args.rewind, finetune=args.finetune, device=args.device, workers=args.workers)
     elif args.stage == "extract":
         from .activations import extract, extract_samples
 

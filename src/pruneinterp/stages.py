@@ -127,8 +127,9 @@ def resume_path(checkpoint: str | os.PathLike[str]) -> str:
 
 def train_dense(train_path: str, val_path: str, out: dict[str, str], model: str,
                 model_kwargs: dict[str, Any] | None = None, train_cfg: TrainConfig | dict[str, Any] | None = None,
-                seed: int = 0, rewind_iteration: int = 0, device: str = "cpu") -> None:
-    """Train a dense model. ``out`` has paths ``init``, ``rewind``, ``checkpoint``, ``metrics``."""
+                seed: int = 0, rewind_iteration: int = 0, device: str = "cpu", workers: int = 0) -> None:
+    """Train a dense model. ``out`` has paths ``init``, ``rewind``, ``checkpoint``, ``metrics``.
+    ``workers``: DataLoader worker processes reading the batches (the results do not depend on it)."""
     data = {"train": load_split(train_path), "val": load_split(val_path)}
     cfg = as_config(TrainConfig, train_cfg)
     model_kwargs = model_kwargs or {}
@@ -139,7 +140,7 @@ def train_dense(train_path: str, val_path: str, out: dict[str, str], model: str,
     # the input normalisation: from all training images in memory, or a seeded sample of those on disk
     norm = Normalizer.fit(images.sample(2000, seed) if hasattr(images, "sample") else images.numpy())
     result = train(net, data, cfg, seed, norm, capture_iterations=(0, rewind_iteration), device=resolve_device(device),
-                   resume=resume_path(out["checkpoint"]))
+                   resume=resume_path(out["checkpoint"]), workers=workers)
     if _rank() != 0:  # several processes (torchrun): the same weights everywhere, rank 0 writes them
         return
     common = {"model": model, "model_kwargs": kwargs, "normalization": vars(norm), "masks": {}, "seed": seed}
@@ -185,7 +186,7 @@ RETRAIN_STRATEGIES = tuple(retraining.STRATEGIES)
 def retrain(pruned_path: str, train_path: str, val_path: str, out: dict[str, str], strategy: str,
             train_cfg: TrainConfig | dict[str, Any] | None, seed: int, ident: dict[str, Any],
             rewind_path: str | None = None, finetune: FinetuneConfig | dict[str, Any] | None = None,
-            device: str = "cpu", epochs_dir: str | None = None) -> None:
+            device: str = "cpu", epochs_dir: str | None = None, workers: int = 0) -> None:
     """Recover a pruned network (``pruned_path``, written by :func:`prune`) with one strategy of
     :data:`pruneinterp.retraining.STRATEGIES` (rewind, finetune_sgd/finetune_adam, reinit,
     random_reinit, none); the mask is enforced throughout and the result saved with per-epoch
@@ -193,6 +194,7 @@ def retrain(pruned_path: str, train_path: str, val_path: str, out: dict[str, str
 
     ``epochs_dir`` also saves the network before retraining and after every epoch as
     ``epochs_dir/epoch<e>/checkpoint.pt`` (e = 0 .. epochs), e.g. to follow its representations.
+    ``workers``: DataLoader worker processes reading the batches (the results do not depend on it).
     """
     strat = retraining.get(strategy)
     pruned = load_checkpoint(pruned_path)
@@ -209,7 +211,7 @@ def retrain(pruned_path: str, train_path: str, val_path: str, out: dict[str, str
     keep = {k: pruned[k] for k in ("model", "model_kwargs", "normalization", "seed")}
     if not strat.trains:
         with masked(net.to(dev), masks):
-            top1, loss = evaluate(net, *data["val"], norm, start.cfg, dev)
+            top1, loss = evaluate(net, *data["val"], norm, start.cfg, dev, workers=workers)
         net.to("cpu")
         metrics = [{"epoch": 0, "split": "val", "top1": top1, "loss": loss}]
     else:
@@ -227,7 +229,7 @@ def retrain(pruned_path: str, train_path: str, val_path: str, out: dict[str, str
         result = train(net, data, start.cfg, seed, norm, masks=masks, start_iteration=start.iteration, device=dev,
                        evaluate_before=strat.optimizer is not None,
                        on_epoch=save_epoch if epochs_dir is not None else None,
-                       resume=resume_path(out["checkpoint"]) if epochs_dir is None else None)
+                       resume=resume_path(out["checkpoint"]) if epochs_dir is None else None, workers=workers)
         metrics = result.metrics
     if _rank() != 0:
         return

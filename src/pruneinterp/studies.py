@@ -20,6 +20,7 @@ from typing import Any
 
 from . import paths
 from .architectures import KWARGS, UNIT_LAYERS
+from .data.augment import conflict as augment_conflict
 from .figures.spec import FIGURES, Figure
 from .retraining import STRATEGIES
 
@@ -268,6 +269,10 @@ class Plan:
                 if key not in allowed:
                     raise ConfigError(f"models.{model}.kwargs.{key}: not an argument of arch {spec['arch']}; "
                                       f"allowed: {', '.join(allowed) or 'none'}")
+        train = config.get("train", {})
+        problem = augment_conflict(train.get("augment", "none"), train.get("shift", 0), train.get("flip", False))
+        if problem:
+            raise ConfigError(problem)
         known = sorted({spec.study for spec in FIGURES.values()})
         self.studies: dict[str, Study] = {}
         for name, cfg in config["studies"].items():
@@ -552,9 +557,10 @@ class Plan:
         return canonical({"arch": m["arch"], "kwargs": m.get("kwargs", {})})
 
     def train_params(self) -> dict[str, Any]:
-        """The dense training settings (rewind_iteration is the dense rule's own param; threads do
-        not change results)."""
-        return canonical({k: v for k, v in self.config["train"].items() if k not in ("rewind_iteration", "threads")})
+        """The dense training settings (rewind_iteration is the dense rule's own param; threads and
+        DataLoader workers do not change results)."""
+        return canonical({k: v for k, v in self.config["train"].items()
+                          if k not in ("rewind_iteration", "threads", "workers")})
 
     def prune_params(self, study: str, method: str, schedule: str, level: int) -> dict[str, Any]:
         """What the mask of this level depends on: method, fraction and the study's prunable layers."""

@@ -18,8 +18,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .data.loader import Loader, evaluation_batches, training_batches
 from .progress import Progress
 from .pruning import Masks, clean_state_dict, masked
+
+
+PRECISIONS = ("bf16", "fp16", "fp32", "auto")
+# torch.compile backends: inductor generates kernels (needs a C compiler on CPU, Triton on GPU);
+# aot_eager and eager only capture the graph (no code generation: tests, debugging)
+COMPILE_BACKENDS = ("none", "inductor", "aot_eager", "eager")
+AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 @dataclass(frozen=True)
@@ -30,22 +38,29 @@ class TrainConfig:
     momentum: float = 0.9
     weight_decay: float = 0.0005
     warmup_iterations: int = 0
-    precision: str = "fp32"  # fp32, bf16 autocast, or auto (bf16 where the device computes it natively)
+    precision: str = "fp32"  # fp32, bf16 / fp16 autocast (fp16 with a GradScaler), or auto (bf16 where native)
     channels_last: bool = True
     eval_batch_size: int = 500
     optimizer: str = "sgd"     # sgd | adam
     schedule: str = "cosine"   # cosine | exponential
     gamma: float = 0.9         # per-epoch decay of the exponential schedule
-    shift: int = 0             # augmentation: random translation by up to this many pixels (zero fill)
-    flip: bool = False         # augmentation: random horizontal flip
+    augment: str = "none"      # none | cifar | imagenet (pruneinterp.data.augment)
+    shift: int = 0             # augmentation none: random crop after zero padding by this many pixels
+    flip: bool = False         # augmentation none: random horizontal flip
+    compile: str = "none"      # none, or the torch.compile backend of the training forward pass
 
     def __post_init__(self) -> None:
+        from .data.augment import conflict
+
         if self.shift < 0:
             raise ValueError(f"train.shift must be >= 0; got {self.shift!r}")
-        for key, allowed in (("precision", ("bf16", "fp32", "auto")), ("optimizer", ("sgd", "adam")),
-                             ("schedule", ("cosine", "exponential"))):
+        for key, allowed in (("precision", PRECISIONS), ("optimizer", ("sgd", "adam")),
+                             ("schedule", ("cosine", "exponential")), ("compile", COMPILE_BACKENDS)):
             if getattr(self, key) not in allowed:
                 raise ValueError(f"train.{key} must be one of {', '.join(allowed)}; got {getattr(self, key)!r}")
+        problem = conflict(self.augment, self.shift, self.flip)
+        if problem:
+            raise ValueError(problem)
 
 
 def resolve_device(device: str) -> torch.device:
@@ -145,29 +160,6 @@ class Normalizer:
         return (x - mean) / std
 
 
-def augment(x: torch.Tensor, cfg: TrainConfig, seed: int, epoch: int, batch: int) -> torch.Tensor:
-    """Random translation by up to ``cfg.shift`` pixels per axis (the vacated border is 0, the mean of
-    the normalised data: padding and a random crop, as for CIFAR) and, with ``cfg.flip``, a random
-    horizontal flip, per image of a normalised (n, C, H, W) batch. The draws are a function of
-    (seed, epoch, batch) alone, so a run rewound to iteration k sees exactly the dense run's
-    augmented batches from k on."""
-    if cfg.shift == 0 and not cfg.flip:
-        return x
-    from .pruning import derive_seed
-
-    gen = torch.Generator().manual_seed(derive_seed(seed, "augment", epoch, batch))
-    n, _, h, w = x.shape
-    s = cfg.shift
-    offsets = torch.randint(0, 2 * s + 1, (n, 2), generator=gen).tolist()
-    flips = (torch.rand(n, generator=gen) < 0.5).tolist() if cfg.flip else [False] * n
-    if s:
-        padded = F.pad(x, (s, s, s, s))
-        x = torch.stack([padded[i, :, dy:dy + h, dx:dx + w] for i, (dy, dx) in enumerate(offsets)])
-    if cfg.flip:
-        x = torch.where(torch.tensor(flips, device=x.device).view(n, 1, 1, 1), x.flip(3), x)
-    return x
-
-
 def learning_rate(cfg: TrainConfig, iteration: int, total: int, steps_per_epoch: int = 1) -> float:
     if cfg.schedule == "exponential":
         return cfg.lr * cfg.gamma ** (iteration // steps_per_epoch)
@@ -177,28 +169,47 @@ def learning_rate(cfg: TrainConfig, iteration: int, total: int, steps_per_epoch:
     return cfg.lr * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
+def _loader(data: dict[str, tuple[Any, torch.Tensor]], cfg: TrainConfig, seed: int, workers: int,
+            device: torch.device) -> Loader:
+    return Loader(data, seed, cfg.augment, cfg.shift, cfg.flip, workers, device)
+
+
+def _to_device(x: torch.Tensor, y: torch.Tensor, norm: Normalizer, cfg: TrainConfig,
+               device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """A uint8 (n, H, W, C) batch normalised on ``device`` in the layout asked for, and its targets."""
+    x = norm(x.to(device, non_blocking=True))
+    # the normalised batch comes out of an NHWC -> NCHW permute, i.e. channels_last strides: make the
+    # layout the one asked for, whichever it is
+    x = x.contiguous(memory_format=torch.channels_last if cfg.channels_last else torch.contiguous_format)
+    return x, y.to(device, non_blocking=True)
+
+
+def evaluate(model: nn.Module, images: Any, targets: torch.Tensor, norm: Normalizer,
+             cfg: TrainConfig, device: torch.device, workers: int = 0) -> tuple[float, float]:
+    """(top-1 accuracy, mean cross-entropy) in fp32, read by ``workers`` DataLoader workers."""
+    with _loader({"eval": (images, targets)}, cfg, 0, workers, device) as loader:
+        return _evaluate(model, loader, "eval", len(images), norm, cfg, device)
+
+
 @torch.no_grad()
-def evaluate(model: nn.Module, images: torch.Tensor, targets: torch.Tensor, norm: Normalizer,
-             cfg: TrainConfig, device: torch.device) -> tuple[float, float]:
-    """(top-1 accuracy, mean cross-entropy) in fp32."""
+def _evaluate(model: nn.Module, loader: Loader, split: str, n: int, norm: Normalizer, cfg: TrainConfig,
+              device: torch.device) -> tuple[float, float]:
     model.eval()
     correct, loss_sum = 0, 0.0
-    for start in range(0, len(images), cfg.eval_batch_size):
-        x = norm(images[start:start + cfg.eval_batch_size].to(device))
-        y = targets[start:start + cfg.eval_batch_size].to(device)
-        x = x.contiguous(memory_format=torch.channels_last if cfg.channels_last else torch.contiguous_format)
+    for xb, yb in loader.read(evaluation_batches(split, n, cfg.eval_batch_size)):
+        x, y = _to_device(xb, yb, norm, cfg, device)
         out = model(x).float()
         loss_sum += F.cross_entropy(out, y, reduction="sum").item()
         correct += (out.argmax(1) == y).sum().item()
-    return correct / len(images), loss_sum / len(images)
+    return correct / n, loss_sum / n
 
 
-def _evaluate_splits(model: nn.Module, data: dict[str, tuple[torch.Tensor, torch.Tensor]], cfg: TrainConfig,
+def _evaluate_splits(model: nn.Module, data: dict[str, tuple[Any, torch.Tensor]], loader: Loader, cfg: TrainConfig,
                      norm: Normalizer, device: torch.device, epoch: int, result: "TrainResult") -> None:
-    for split, (xs, ys) in data.items():
+    for split, (xs, _) in data.items():
         if split == "train":
             continue
-        top1, loss_v = evaluate(model, xs, ys, norm, cfg, device)
+        top1, loss_v = _evaluate(model, loader, split, len(xs), norm, cfg, device)
         result.metrics.append({"epoch": epoch, "split": split, "top1": top1, "loss": loss_v})
 
 
@@ -221,12 +232,15 @@ def train(
     on_epoch: Callable[[int, nn.Module], None] | None = None,
     evaluate_before: bool = False,
     resume: str | None = None,
+    workers: int = 0,
 ) -> TrainResult:
     """Train ``model`` in place on ``data['train']``, evaluating on every split after each epoch.
 
     The run covers global iterations ``start_iteration .. epochs * steps_per_epoch - 1``. Epoch e
     visits the training set in the order of ``randperm`` seeded by (seed, e), whatever the start,
-    and augments batch b by :func:`augment` seeded by (seed, e, b).
+    and augments batch b (``cfg.augment``, ``shift``, ``flip``) seeded by (seed, e, b): batches are
+    read through a DataLoader with ``workers`` worker processes (0: in this process), and the
+    numbers do not depend on that number (:mod:`pruneinterp.data.loader`).
     ``capture_iterations`` lists iterations t whose state (after t steps; 0 = initial) is returned.
     Masks are enforced for the whole run and the model is returned with them made permanent.
     ``evaluate_before`` adds epoch-0 rows (the held-out splits before any step), e.g. the accuracy
@@ -250,21 +264,21 @@ def train(
     model.to(device)
     if cfg.channels_last:
         model.to(memory_format=torch.channels_last)
-    with masked(model, {k: v.to(device) for k, v in (masks or {}).items()}):
-        result = _train_loop(model, data, cfg, seed, norm, start_iteration, capture_iterations, device, on_epoch,
-                             evaluate_before, resume)
+    with masked(model, {k: v.to(device) for k, v in (masks or {}).items()}), \
+            _loader(data, cfg, seed, workers, device) as loader:
+        result = _train_loop(model, data, loader, cfg, seed, norm, start_iteration, capture_iterations, device,
+                             on_epoch, evaluate_before, resume)
         model.to("cpu").to(memory_format=torch.contiguous_format)
     return result
 
 
-def _train_loop(model: nn.Module, data: dict[str, tuple[torch.Tensor, torch.Tensor]], cfg: TrainConfig, seed: int,
-                norm: Normalizer, start_iteration: int, capture_iterations: tuple[int, ...], device: torch.device,
-                on_epoch: Callable[[int, nn.Module], None] | None, evaluate_before: bool,
+def _train_loop(model: nn.Module, data: dict[str, tuple[Any, torch.Tensor]], loader: Loader, cfg: TrainConfig,
+                seed: int, norm: Normalizer, start_iteration: int, capture_iterations: tuple[int, ...],
+                device: torch.device, on_epoch: Callable[[int, nn.Module], None] | None, evaluate_before: bool,
                 resume: str | None = None) -> TrainResult:
     """The iterations of :func:`train`, on a model already on ``device`` with its masks attached
     (so the optimiser holds the masked parameters' originals)."""
-    x_train, y_train = data["train"]
-    n = len(x_train)
+    n = len(data["train"][0])
     steps = n // cfg.batch_size  # drop the last partial batch: fixed steps per epoch
     if steps == 0:
         raise ValueError(f"training set ({n} images) is smaller than train.batch_size ({cfg.batch_size})")
@@ -280,6 +294,8 @@ def _train_loop(model: nn.Module, data: dict[str, tuple[torch.Tensor, torch.Tens
     else:
         opt = torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum)
     result = TrainResult()
+    # fp16: the loss scaled against underflow (torch.amp); disabled, scale() and step() are the plain calls
+    scaler = torch.amp.GradScaler(device.type, enabled=cfg.precision == "fp16")
     it = start_iteration
     first_epoch = start_iteration // steps
     fingerprint = _fingerprint(model, cfg, seed, start_iteration, n, capture_iterations) if resume else ""
@@ -287,12 +303,14 @@ def _train_loop(model: nn.Module, data: dict[str, tuple[torch.Tensor, torch.Tens
     if saved is not None:
         model.load_state_dict(saved["model"])
         opt.load_state_dict(saved["optimizer"])
+        if saved.get("scaler"):
+            scaler.load_state_dict(saved["scaler"])
         result.metrics, result.captured = saved["metrics"], saved["captured"]
         it, first_epoch = int(saved["iteration"]), int(saved["epoch"])
         print(f"resuming from epoch {first_epoch} (iteration {it}) saved in {resume}", flush=True)
     elif evaluate_before:
-        _evaluate_splits(model, data, cfg, norm, device, 0, result)
-    autocast = cfg.precision == "bf16"
+        _evaluate_splits(model, data, loader, cfg, norm, device, 0, result)
+    autocast = AUTOCAST.get(cfg.precision)
 
     def capture() -> None:
         if it in capture_iterations:
@@ -304,33 +322,25 @@ def _train_loop(model: nn.Module, data: dict[str, tuple[torch.Tensor, torch.Tens
     if world > 1 and cfg.batch_size % world:
         raise ValueError(f"train.batch_size {cfg.batch_size} must be a multiple of the {world} processes")
     net = model if world == 1 else nn.parallel.DistributedDataParallel(model)  # gradients averaged over ranks
+    if cfg.compile != "none":  # the training forward pass; evaluation runs the model as it is
+        net = torch.compile(net, backend=cfg.compile)
     progress = Progress(total - it, "train", unit="it", stream=None if rank == 0 else _Quiet())
     for epoch in range(first_epoch, cfg.epochs):
-        gen = torch.Generator().manual_seed(seed * 100_003 + epoch)
-        order = torch.randperm(n, generator=gen)
         model.train()
         loss_sum, correct, seen = 0.0, 0, 0
-        for b in range(it - epoch * steps, steps):
-            idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
-            if world == 1:
-                x = augment(norm(x_train[idx].to(device)), cfg, seed, epoch, b)
-            else:  # this rank's share of the global batch: rows rank, rank + world, ...
-                augmented = cfg.shift or cfg.flip  # drawn for the whole batch, as one process would
-                x = norm(x_train[idx if augmented else idx[rank::world]].to(device))
-                x = augment(x, cfg, seed, epoch, b)[rank::world] if augmented else x
-                idx = idx[rank::world]
-            y = y_train[idx].to(device)
-            # the normalised batch comes out of an NHWC -> NCHW permute, i.e. channels_last strides:
-            # make the layout the one asked for, whichever it is
-            x = x.contiguous(memory_format=torch.channels_last if cfg.channels_last else torch.contiguous_format)
+        # this rank's share of every batch (rows rank, rank + world, ...), from the rewind point's batch on
+        batches = training_batches(n, cfg.batch_size, seed, epoch, it - epoch * steps, world, rank)
+        for xb, yb in loader.read(batches):
+            x, y = _to_device(xb, yb, norm, cfg, device)
             for group in opt.param_groups:
                 group["lr"] = learning_rate(cfg, it, total, steps)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+            with torch.autocast(device.type, dtype=autocast or torch.bfloat16, enabled=autocast is not None):
                 out = net(x)
                 loss = F.cross_entropy(out.float(), y)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
             it += 1
             loss_sum += loss.item() * len(y)
             correct += (out.argmax(1) == y).sum().item()
@@ -343,15 +353,16 @@ def _train_loop(model: nn.Module, data: dict[str, tuple[torch.Tensor, torch.Tens
             loss_sum, correct, seen = float(totals[0]), int(totals[1]), int(totals[2])
         result.metrics.append({"epoch": epoch + 1, "split": "train_running", "top1": correct / seen,
                                "loss": loss_sum / seen})
-        _evaluate_splits(model, data, cfg, norm, device, epoch + 1, result)
+        _evaluate_splits(model, data, loader, cfg, norm, device, epoch + 1, result)
         held_out = ", ".join(f"{r['split']} top1 {r['top1']:.4f}" for r in result.metrics
                              if r["epoch"] == epoch + 1 and r["split"] != "train_running")
         progress.line(f"epoch {epoch + 1}/{cfg.epochs}: train loss {loss_sum / seen:.4f} top1 {correct / seen:.4f}"
                       + (f", {held_out}" if held_out else ""))
         if resume and epoch + 1 < cfg.epochs and rank == 0:
             _save_resume(resume, {"fingerprint": fingerprint, "model": model.state_dict(),
-                                  "optimizer": opt.state_dict(), "metrics": result.metrics,
-                                  "captured": result.captured, "iteration": it, "epoch": epoch + 1})
+                                  "optimizer": opt.state_dict(), "scaler": scaler.state_dict(),
+                                  "metrics": result.metrics, "captured": result.captured, "iteration": it,
+                                  "epoch": epoch + 1})
         if on_epoch is not None:
             on_epoch(epoch + 1, model)
     progress.close()
@@ -367,7 +378,7 @@ def _distributed() -> tuple[int, int]:
     """(world size, rank) of an initialised torch.distributed process group (``torchrun``), else (1, 0).
 
     With several processes every rank runs the same iterations on its share of each global batch
-    (rows rank, rank + world, ...; augmentation drawn for the whole batch), DistributedDataParallel
+    (rows rank, rank + world, ...; each image augmented as in the whole batch), DistributedDataParallel
     averages the gradients, so the weights follow one process training on the whole batch (up to
     float rounding) -- except for BatchNorm, whose batch statistics are each rank's (as in any DDP
     run without SyncBatchNorm). Masks are buffers of every rank's model and stay enforced there;

@@ -5,6 +5,7 @@ from pruneinterp import stages
 from pruneinterp.launch import run_stage
 from pruneinterp.workflow import job, launch_options
 
+# DataLoader workers: read from the config, not a rule param (results do not depend on them)
 with job(snakemake):  # pruning here; retraining in resources.processes torchrun processes where more than 1
     w, p = snakemake.wildcards, snakemake.params.retrain
     out = snakemake.output
@@ -14,4 +15,5 @@ with job(snakemake):  # pruning here; retraining in resources.processes torchrun
         out={"checkpoint": out.checkpoint, "metrics": out.metrics}, strategy=p["strategy"], train_cfg=p["train"],
         finetune=p["finetune"], seed=int(w.seed),
         ident={"study": w.study, "model": w.model, "method": w.method, "schedule": "iterative", "retrain": w.retrain},
-        rewind_path=snakemake.input.get("rewind"), device=snakemake.params.device), **launch_options(snakemake))
+        rewind_path=snakemake.input.get("rewind"), device=snakemake.params.device,
+        workers=snakemake.config["train"]["workers"]), **launch_options(snakemake))

@@ -5,6 +5,7 @@ from pruneinterp.launch import run_stage
 from pruneinterp.workflow import job, launch_options
 
 # a control: the dense model retrained by a strategy with no pruning (no masks = all weights kept)
+# DataLoader workers: read from the config, not a rule param (results do not depend on them)
 with job(snakemake):  # in resources.processes torchrun processes where more than 1 (pruneinterp.launch)
     w, p = snakemake.wildcards, snakemake.params.retrain
     run_stage("retrain", dict(
@@ -12,4 +13,5 @@ with job(snakemake):  # in resources.processes torchrun processes where more tha
         out=dict(snakemake.output.items()), strategy=p["strategy"], train_cfg=p["train"], finetune=p["finetune"],
         seed=int(w.seed), ident={"study": "dense", "model": w.model, "method": "none", "schedule": "none",
                                  "retrain": w.retrain},
-        rewind_path=snakemake.input.get("rewind"), device=snakemake.params.device), **launch_options(snakemake))
+        rewind_path=snakemake.input.get("rewind"), device=snakemake.params.device,
+        workers=snakemake.config["train"]["workers"]), **launch_options(snakemake))

@@ -4,6 +4,7 @@ delegate(snakemake, __file__)  # runs the rest in a preloaded process where one 
 from pruneinterp.launch import run_stage
 from pruneinterp.workflow import job, launch_options
 
+# DataLoader workers: read from the config, not a rule param (results do not depend on them)
 with job(snakemake):  # in resources.processes torchrun processes where more than 1 (pruneinterp.launch)
     p, r = snakemake.params, snakemake.params.retrain
     run_stage("retrain", dict(
@@ -11,4 +12,5 @@ with job(snakemake):  # in resources.processes torchrun processes where more tha
         out={"checkpoint": snakemake.output.checkpoint, "metrics": snakemake.output.metrics},
         strategy=r["strategy"], train_cfg=r["train"], finetune=r["finetune"], seed=p.ident["seed"],
         ident={k: p.ident[k] for k in ("study", "model", "method", "schedule", "retrain")},
-        rewind_path=snakemake.input.get("rewind"), device=p.device, epochs_dir=p.epochs_dir), **launch_options(snakemake))
+        rewind_path=snakemake.input.get("rewind"), device=p.device, epochs_dir=p.epochs_dir,
+        workers=snakemake.config["train"]["workers"]), **launch_options(snakemake))
