@@ -104,14 +104,19 @@ def test_training_job_follows_the_documented_formula():
     job = res.training("resnet50")
     n, v, epochs = 1_281_167, 50_000, cfg["train"]["epochs"]
     assert res.uses_gpu and res.gpus == 1 and res.processes == 1
+    workers = cfg["train"]["workers"]
+    assert workers == 8  # the paper config decodes ImageNet in 8 DataLoader workers
     seconds = (resources.STARTUP_S + epochs * (3 * n + v) * size.macs / 1e13
-               + epochs * (n + v) * resources.DECODE_S)  # ImageFolder: decoded in the one process (0 workers)
+               + epochs * (n + v) * resources.DECODE_S / workers)  # ImageFolder: decoded by the workers
     assert job.runtime == math.ceil(2.0 * seconds / 60)
     batch = cfg["train"]["batch_size"]
+    batch_bytes = batch * 3 * 224 * 224 * 4
     mb = (resources.BASE_MB + resources.CUDA_MB + 8 * 4 * size.params / 2**20
-          + ((n + v) * resources.INDEX_BYTES + 3 * batch * 3 * 224 * 224 * 4) / 2**20)  # no activations: on the GPU
+          + ((n + v) * resources.INDEX_BYTES + 3 * batch_bytes) / 2**20  # no activations: on the GPU
+          + workers * (resources.WORKER_MB + resources.PREFETCH * batch_bytes / 2**20))
     assert job.mem_mb == math.ceil(2.0 * mb / 100) * 100
-    assert job.threads == cfg["train"]["threads"] == job.torch_threads == 8
+    assert job.torch_threads == cfg["train"]["threads"] == 8
+    assert job.threads == job.torch_threads + workers  # --cpus-per-task: torch threads + one core per worker
     # paper scale is large (days of one GPU, GBs), the embedded default small
     assert job.runtime > 3 * 24 * 60 and job.mem_mb >= 8000
     small = Resources(config()).training("resnet")
