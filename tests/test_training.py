@@ -419,3 +419,19 @@ def test_compiled_training_keeps_masks_and_follows_the_uncompiled_run(dense, tmp
     assert [round(r["top1"], 6) for r in mc] == [round(r["top1"], 6) for r in mp]
     with pytest.raises(ValueError, match="train.compile must be one of none, inductor, aot_eager, eager; got 'jit'"):
         TrainConfig(compile="jit")
+
+
+def test_device_auto_picks_cuda_where_present_and_cuda_without_one_is_a_config_error(monkeypatch):
+    """``device: auto`` is CUDA when torch sees a GPU (under torchrun: the rank's LOCAL_RANK GPU),
+    else the CPU; ``device: cuda`` on a machine without one is one error naming the allowed values."""
+    from pruneinterp.training import resolve_device
+
+    monkeypatch.delenv("LOCAL_RANK", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == torch.device("cpu")
+    with pytest.raises(ValueError, match="allowed here: cpu, auto"):
+        resolve_device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("auto") == torch.device("cuda")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    assert resolve_device("auto") == torch.device("cuda", 1)
