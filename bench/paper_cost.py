@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import shutil
 import subprocess
 import sys
@@ -55,14 +54,10 @@ REF_MODEL = "resnet50"  # the reference throughput is for this model
 
 
 def merged_config(path: Path) -> dict:
-    """config/config.yaml updated by ``path`` the way Snakemake merges --configfile (recursively)."""
+    """config/config.yaml updated by ``path`` the way Snakemake merges --configfile."""
+    from pruneinterp.settings import merge_config
 
-    def update(base: dict, new: dict) -> dict:
-        for k, v in new.items():
-            base[k] = update(dict(base.get(k) or {}), v) if isinstance(v, dict) and isinstance(base.get(k), dict) else v
-        return base
-
-    return update(yaml.safe_load((REPO / "config/config.yaml").read_text()), yaml.safe_load(path.read_text()))
+    return merge_config(yaml.safe_load((REPO / "config/config.yaml").read_text()), yaml.safe_load(path.read_text()))
 
 
 def planned_jobs(config_path: Path, tmp: Path) -> dict[str, int]:
@@ -90,15 +85,9 @@ def planned_jobs(config_path: Path, tmp: Path) -> dict[str, int]:
                           capture_output=True, text=True)
     if proc.returncode != 0:
         raise SystemExit(f"dry run failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
-    table = proc.stdout.split("Job stats:", 1)[1]
-    counts = {}
-    for line in table.splitlines()[3:]:
-        m = re.match(r"^(\S+)\s+(\d+)$", line.strip())
-        if not m:
-            break
-        if m.group(1) != "total":
-            counts[m.group(1)] = int(m.group(2))
-    return counts
+    from pruneinterp.workflow import planned_rules
+
+    return planned_rules(proc.stdout)
 
 
 def build(config: dict, model: str) -> torch.nn.Module:

@@ -22,6 +22,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from pruneinterp.settings import merge_config
+
 pytestmark = pytest.mark.cluster
 
 REPO = Path(__file__).resolve().parents[1]
@@ -163,7 +165,7 @@ def test_workflow_runs_through_slurm_survives_scancel_and_matches_a_local_run(sl
 
     cfg = yaml.safe_load((wd / "config/config.yaml").read_text())
     for extra in CONFIGS:
-        _merge(cfg, yaml.safe_load((wd / extra).read_text()))
+        merge_config(cfg, yaml.safe_load((wd / extra).read_text()))
     want = Resources(_with_defaults(cfg)).training("resnet-w4")
     requests = [v for v in seen.values() if v["comment"].startswith("rule_train_dense")]
     assert requests, seen
@@ -178,15 +180,6 @@ def test_workflow_runs_through_slurm_survives_scancel_and_matches_a_local_run(sl
         assert (wd / table).read_bytes() == (local / table).read_bytes(), table
     assert sorted(p.relative_to(wd) for p in (wd / "results").rglob("*.csv")) == tables
 
-
-def _merge(base: dict, extra: dict) -> dict:
-    """Snakemake's merge of config files: nested keys of later files win."""
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
-            _merge(base[key], value)
-        else:
-            base[key] = value
-    return base
 
 
 def _with_defaults(cfg: dict) -> dict:

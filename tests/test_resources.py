@@ -15,6 +15,7 @@ import yaml
 from snakemake.utils import validate
 from torch import nn
 
+from pruneinterp.settings import merge_config
 from pruneinterp import resources
 from pruneinterp.models import MODELS, build_model
 from pruneinterp.resources import EXTRACT, TRAINING, Resources, model_size
@@ -24,20 +25,12 @@ REPO = Path(__file__).resolve().parents[1]
 SCHEMA = str(REPO / "workflow/schemas/config.schema.yaml")
 
 
-def _merge(base, over):
-    for key, value in over.items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
-            _merge(base[key], value)
-        else:
-            base[key] = value
-    return base
-
 
 def config(*files, edit=None):
     """config/config.yaml merged with ``files`` (as --configfile does), validated with defaults."""
     cfg = yaml.safe_load((REPO / "config/config.yaml").read_text())
     for f in files:
-        _merge(cfg, yaml.safe_load((REPO / f).read_text()))
+        merge_config(cfg, yaml.safe_load((REPO / f).read_text()))
     if edit:
         edit(cfg)
     validate(cfg, SCHEMA, set_default=True)

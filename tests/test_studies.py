@@ -12,6 +12,7 @@ import pytest
 import yaml
 from snakemake.utils import validate
 
+from pruneinterp.settings import merge_config
 from pruneinterp import paths
 from pruneinterp.retraining import STRATEGIES
 from pruneinterp.studies import ConfigError, Plan, Run
@@ -20,17 +21,9 @@ REPO = Path(__file__).resolve().parents[1]
 SCHEMA = str(REPO / "workflow/schemas/config.schema.yaml")
 
 
-def _merge(base, over):
-    for key, value in over.items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
-            _merge(base[key], value)
-        else:
-            base[key] = value
-    return base
-
 
 def config(edit=None):
-    cfg = _merge(yaml.safe_load((REPO / "config/config.yaml").read_text()),
+    cfg = merge_config(yaml.safe_load((REPO / "config/config.yaml").read_text()),
                  yaml.safe_load((REPO / "config/test.yaml").read_text()))
     if edit:
         edit(cfg)
@@ -358,3 +351,10 @@ def test_provenance_names_the_commit_the_machine_and_the_config(tmp_path):
     provenance(str(out), str(repo), cfg)
     assert out.read_bytes() == first  # no timestamps: same commit, same machine, same bytes
     assert provenance(str(tmp_path / "x.json"), str(tmp_path))["commit"] is None  # not a git checkout
+
+
+def test_merge_config_merges_mappings_key_by_key_and_replaces_everything_else():
+    base = {"train": {"epochs": 3, "lr": 0.1}, "dissect": {"layers": ["layer4"]}, "device": "cpu"}
+    merge_config(base, {"train": {"epochs": 90}, "dissect": {"layers": ["layer3"]}, "device": "cuda", "new": {"a": 1}})
+    assert base == {"train": {"epochs": 90, "lr": 0.1}, "dissect": {"layers": ["layer3"]}, "device": "cuda",
+                    "new": {"a": 1}}

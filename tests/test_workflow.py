@@ -12,6 +12,8 @@ import pandas as pd
 import pytest
 import yaml
 
+from pruneinterp.workflow import planned_rules
+
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
@@ -30,21 +32,6 @@ def _smk(wd: Path, *args: str, check: bool = True) -> subprocess.CompletedProces
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     return proc
-
-
-def _planned_rules(output: str) -> dict[str, int]:
-    """Rule -> job count from a dry run's "Job stats" table."""
-    if "Nothing to be done" in output:
-        return {}
-    table = output.split("Job stats:", 1)[1]
-    counts = {}
-    for line in table.splitlines()[3:]:
-        m = re.match(r"^(\S+)\s+(\d+)$", line.strip())
-        if not m:
-            break
-        if m.group(1) != "total":
-            counts[m.group(1)] = int(m.group(2))
-    return counts
 
 
 @pytest.fixture(scope="module")
@@ -175,7 +162,7 @@ def test_every_arm_and_strategy_is_in_the_tidy_accuracy_table(workflow_run):
 
 def test_noop_rerun_schedules_nothing(workflow_run):
     out = _smk(workflow_run, "-n").stdout
-    assert _planned_rules(out) == {}, out[-2000:]
+    assert planned_rules(out) == {}, out[-2000:]
 
 
 def test_preloaded_jobs_write_the_same_bytes_as_jobs_in_their_own_process(workflow_run, tmp_path):
@@ -220,7 +207,7 @@ def test_figure_only_parameter_reruns_only_that_figure(workflow_run, tmp_path):
     (workflow_run / "config/changed.yaml").write_text(yaml.safe_dump(cfg))
     proc = subprocess.run(SNAKEMAKE + ["--cores", "2", "-n", "--configfile", "config/changed.yaml"],
                           cwd=workflow_run, capture_output=True, text=True, check=True)
-    planned = _planned_rules(proc.stdout)
+    planned = planned_rules(proc.stdout)
     assert planned.pop("all", None) in (None, 1)
     assert planned.pop("provenance", None) in (None, 1)  # the run's provenance is remade with any figure
     assert planned == {"fb_fig2": 1}, proc.stdout[-2000:]
@@ -234,7 +221,7 @@ def test_a_similarity_setting_reruns_the_comparisons_not_the_extractions(workflo
     (workflow_run / "config/changed_sim.yaml").write_text(yaml.safe_dump(cfg))
     proc = subprocess.run(SNAKEMAKE + ["--cores", "2", "-n", "--configfile", "config/changed_sim.yaml"],
                           cwd=workflow_run, capture_output=True, text=True, check=True)
-    planned = _planned_rules(proc.stdout)
+    planned = planned_rules(proc.stdout)
     samples = list((workflow_run / "results").rglob("similarity_samples.h5"))
     compared = [p for p in (workflow_run / "results").rglob("similarity.csv") if p.parent.name != "tables"]
     assert planned.get("similarity") == len(compared) > 0  # every comparison of a run with its reference
@@ -245,7 +232,7 @@ def test_a_similarity_setting_reruns_the_comparisons_not_the_extractions(workflo
     (workflow_run / "config/changed_sim.yaml").write_text(yaml.safe_dump(cfg))
     proc = subprocess.run(SNAKEMAKE + ["--cores", "2", "-n", "--configfile", "config/changed_sim.yaml"],
                           cwd=workflow_run, capture_output=True, text=True, check=True)
-    assert _planned_rules(proc.stdout).get("extract_similarity") == len(samples)
+    assert planned_rules(proc.stdout).get("extract_similarity") == len(samples)
 
 
 @pytest.mark.parametrize(
@@ -303,7 +290,7 @@ def test_new_finetuning_lr_reruns_only_the_finetuned_runs(workflow_run):
     (workflow_run / "config/changed_ft.yaml").write_text(yaml.safe_dump(cfg))
     proc = subprocess.run(SNAKEMAKE + ["--cores", "2", "-n", "--configfile", "config/changed_ft.yaml"],
                           cwd=workflow_run, capture_output=True, text=True, check=True)
-    planned = _planned_rules(proc.stdout)
+    planned = planned_rules(proc.stdout)
     expected_retrain, expected_chain = 0, 0
     for study in cfg["studies"].values():
         for arm in study["arms"]:
@@ -331,7 +318,7 @@ def _paper_dry_run(tmp_path: Path, config: str, paths: dict) -> tuple[subprocess
     proc = subprocess.run(SNAKEMAKE + ["--cores", "2", "-n", "--configfile", f"config/paper/{config}", "paths.yaml"],
                           cwd=wd, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return proc, _planned_rules(proc.stdout)
+    return proc, planned_rules(proc.stdout)
 
 
 def test_paper_config_dry_run_builds_the_full_dag_on_disk_data(tmp_path):
@@ -483,3 +470,10 @@ def test_report_shows_every_figure_and_table_in_a_real_browser(workflow_run):
     finally:
         driver.quit()
     assert (wd / "report_screenshot.png").stat().st_size > 10_000
+
+
+def test_planned_rules_reads_the_job_stats_table_of_a_dry_run():
+    out = ("Building DAG of jobs...\nJob stats:\njob            count\n-----------  -------\n"
+           "train_dense        3\nall                1\ntotal              4\n\nReasons:\n  ...")
+    assert planned_rules(out) == {"train_dense": 3, "all": 1}
+    assert planned_rules("Building DAG of jobs...\nNothing to be done (all requested files are present).") == {}

@@ -10,6 +10,17 @@ from typing import Any, Mapping, TypeVar
 T = TypeVar("T")
 
 
+def merge_config(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` updated in place by ``over`` as Snakemake merges ``--configfile`` files: a mapping
+    under a key present in both is merged key by key, anything else replaces. Returns ``base``."""
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            merge_config(base[key], value)
+        else:
+            base[key] = value
+    return base
+
+
 def as_config(cls: type[T], value: "T | Mapping[str, Any] | None") -> T:
     """``value`` as a ``cls``: None gives the defaults; a mapping must name only ``cls``'s fields
     (the error names the unknown keys and the allowed ones)."""

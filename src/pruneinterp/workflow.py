@@ -133,3 +133,20 @@ def provenance(out: str, repo: str, config: dict[str, Any] | None = None) -> dic
     with atomic_path(out) as tmp:
         tmp.write_text(json.dumps(info, indent=2, sort_keys=False, default=str) + "\n")
     return info
+
+
+def planned_rules(dry_run_output: str) -> dict[str, int]:
+    """Rule -> job count from the "Job stats" table of a Snakemake dry run's output ({} when
+    nothing is to be done)."""
+    import re
+
+    if "Job stats:" not in dry_run_output:
+        return {}
+    counts = {}
+    for line in dry_run_output.split("Job stats:", 1)[1].splitlines()[3:]:
+        m = re.match(r"^(\S+)\s+(\d+)$", line.strip())
+        if not m:
+            break
+        if m.group(1) != "total":
+            counts[m.group(1)] = int(m.group(2))
+    return counts
