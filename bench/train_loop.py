@@ -18,7 +18,10 @@ in this one process:
   (global magnitude), as every pruned level trains (``torch.nn.utils.prune`` hooks recompute
   ``weight = weight_orig * weight_mask`` in every forward pass);
 * ``minimal, masked``: the hand-written loop multiplying the weights by the mask after each step
-  (what the hooks cost).
+  (what the hooks cost);
+* ``train(), compile=B`` (only with ``--compile B``): the project's loop with ``train.compile: B``;
+  its time includes compiling, once per run as a workflow job compiles once per process (after the
+  untimed round, inductor's on-disk cache makes that a few seconds instead of ~40 s).
 
 The ratio to ``minimal`` is printed; ``train(), workers=0`` is the acceptance row (>= 0.95).
 Results: a table on stdout and ``bench/results/train_loop.json``.
@@ -90,6 +93,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--compile", default="none", help="also time train() with this torch.compile backend")
     ap.add_argument("--out", default=str(REPO / "bench" / "results" / "train_loop.json"))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -108,8 +112,9 @@ def main() -> None:
     masks = prune_masks("magnitude_global", init, 0.5, select_layers(init, exclude=["fc"]), {})
     data = {"train": (x, y)}
 
-    def ours(workers: int = 0, masked: bool = False):
-        return lambda net: train(net, data, cfg, 0, norm, masks=masks if masked else None, workers=workers)
+    def ours(workers: int = 0, masked: bool = False, compile: str = "none"):
+        settings_c = TrainConfig(**{**settings, "epochs": args.epochs, "precision": "fp32", "compile": compile})
+        return lambda net: train(net, data, settings_c, 0, norm, masks=masks if masked else None, workers=workers)
 
     variants = {
         "minimal": lambda net: minimal_loop(net, x, y, cfg, 0, norm),
@@ -118,6 +123,8 @@ def main() -> None:
         "train(), masked": ours(0, masked=True),
         "minimal, masked": lambda net: minimal_loop(net, x, y, cfg, 0, norm, masks),
     }
+    if args.compile != "none":
+        variants[f"train(), compile={args.compile}"] = ours(0, compile=args.compile)
     n = args.epochs * (args.images // cfg.batch_size) * cfg.batch_size
     best = {name: float("inf") for name in variants}
     print(f"default ResNet ({config['models']['resnet']['kwargs']}), {args.images} shapes images 32 px, batch "
@@ -135,11 +142,11 @@ def main() -> None:
     rows = []
     for name, t in best.items():
         rows.append({"loop": name, "images_per_s": n / t, "ratio_to_minimal": best["minimal"] / t})
-        print(f"  {name:<20} {n / t:7.0f} img/s   {best['minimal'] / t:5.3f} x minimal")
+        print(f"  {name:<26} {n / t:7.0f} img/s   {best['minimal'] / t:5.3f} x minimal")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"images": args.images, "epochs": args.epochs, "threads": args.threads,
-                               "torch": torch.__version__, "rows": rows}, indent=1))
+                               "compile": args.compile, "torch": torch.__version__, "rows": rows}, indent=1))
     print(f"wrote {out}")
 
 
