@@ -324,13 +324,7 @@ def _paper_dry_run(tmp_path: Path, config: str, paths: dict) -> tuple[subprocess
 def test_paper_config_dry_run_builds_the_full_dag_on_disk_data(tmp_path):
     """config/paper/frankle-bau.yaml with ImageNet and Broden replaced by small fixtures in the same
     layouts: the dry run plans every job of the paper-scale study."""
-    from broden_fixture import write_broden_fixture
-
-    _imagenet_fixture(tmp_path / "imagenet")
-    write_broden_fixture(tmp_path / "broden")
-    proc, planned = _paper_dry_run(tmp_path, "frankle-bau.yaml", {
-        "train_dir": str(tmp_path / "imagenet/train"), "val_dir": str(tmp_path / "imagenet/val"),
-        "probe_dir": str(tmp_path / "broden")})
+    proc, planned = _imagenet_paper_dry_run(tmp_path, "frankle-bau.yaml")
     paper = yaml.safe_load((REPO / "config/paper/frankle-bau.yaml").read_text())["studies"]["frankle_bau"]
     seeds, levels = len(paper["seeds"]), paper["arms"][0]["levels"]
     assert planned["index_data"] == 1 and "generate_data" not in planned
@@ -342,6 +336,17 @@ def test_paper_config_dry_run_builds_the_full_dag_on_disk_data(tmp_path):
         assert planned[rule] == 1, rule
     assert not {"vrs_fig1", "bl_table1", "ground_truth"} & set(planned)
     assert "resnet50" in proc.stdout and "results/data/imagenet/train.csv" in proc.stdout
+
+
+def _imagenet_paper_dry_run(tmp_path, config):
+    """Dry-run an ImageNet + Broden paper config on fixtures in those on-disk layouts."""
+    from broden_fixture import write_broden_fixture
+
+    _imagenet_fixture(tmp_path / "imagenet")
+    write_broden_fixture(tmp_path / "broden")
+    return _paper_dry_run(tmp_path, config, {
+        "train_dir": str(tmp_path / "imagenet/train"), "val_dir": str(tmp_path / "imagenet/val"),
+        "probe_dir": str(tmp_path / "broden")})
 
 
 def _imagenet_fixture(root):
@@ -357,13 +362,7 @@ def _imagenet_fixture(root):
 def test_von_rad_seuffert_paper_config_plans_every_arm_on_disk_data(tmp_path):
     """config/paper/von-rad-seuffert.yaml (GoogLeNet, ImageNet, 50 fine-tuning epochs) on fixtures in
     the on-disk formats: the dry run plans every arm's runs, MIS and all of the paper's figures."""
-    from broden_fixture import write_broden_fixture
-
-    _imagenet_fixture(tmp_path / "imagenet")
-    write_broden_fixture(tmp_path / "broden")
-    proc, planned = _paper_dry_run(tmp_path, "von-rad-seuffert.yaml", {
-        "train_dir": str(tmp_path / "imagenet/train"), "val_dir": str(tmp_path / "imagenet/val"),
-        "probe_dir": str(tmp_path / "broden")})
+    proc, planned = _imagenet_paper_dry_run(tmp_path, "von-rad-seuffert.yaml")
     study = yaml.safe_load((REPO / "config/paper/von-rad-seuffert.yaml").read_text())["studies"]["von_rad_seuffert"]
     oneshot = [a for a in study["arms"] if a["schedule"] == "oneshot"]
     trained = sum(len(a["targets"]) * len([r for r in a["retrain"] if r != "none"]) for a in oneshot)
