@@ -35,8 +35,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -46,7 +44,7 @@ import torch
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))  # the on-disk fixtures the dry-run tests use
+sys.path.insert(0, str(REPO / "tests"))  # workflow_fixture: the dry run on the tests' on-disk fixtures
 
 IMAGENET = {"train": 1_281_167, "val": 50_000}
 BRODEN_224 = 63_305
@@ -62,31 +60,14 @@ def merged_config(path: Path) -> dict:
 
 def planned_jobs(config_path: Path, tmp: Path) -> dict[str, int]:
     """Rule -> job count from a dry run of ``config_path`` on fixtures in the real on-disk layouts."""
-    from broden_fixture import write_broden_fixture
-    from PIL import Image
+    from workflow_fixture import imagenet_broden_paths, paper_dry_run
 
-    wd = tmp / "wf"
-    wd.mkdir()
-    for item in ("Snakefile", "workflow", "config", "envs", "requirements.lock"):
-        src = REPO / item
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, wd / item)
-    for split in ("train", "val"):
-        for cls in ("n01440764", "n01443537"):
-            d = tmp / "imagenet" / split / cls
-            d.mkdir(parents=True)
-            Image.new("RGB", (40, 30), (200, 10, 10)).save(d / "a.JPEG")
-    write_broden_fixture(tmp / "broden")
-    paths = {"train_dir": str(tmp / "imagenet/train"), "val_dir": str(tmp / "imagenet/val"),
-             "probe_dir": str(tmp / "broden")}
-    (wd / "paths.yaml").write_text(yaml.safe_dump({"data": paths}))
-    snakemake = str(Path(sys.executable).parent / "snakemake")
-    rel = config_path.resolve().relative_to(REPO)
-    proc = subprocess.run([snakemake, "--cores", "1", "-n", "--configfile", str(rel), "paths.yaml"], cwd=wd,
-                          capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise SystemExit(f"dry run failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
     from pruneinterp.workflow import planned_rules
 
+    rel = str(config_path.resolve().relative_to(REPO))
+    proc = paper_dry_run(tmp, rel, imagenet_broden_paths(tmp))
+    if proc.returncode != 0:
+        raise SystemExit(f"dry run failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
     return planned_rules(proc.stdout)
 
 

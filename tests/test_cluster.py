@@ -12,9 +12,7 @@ byte. Skipped, with the reason, only where SLURM cannot be installed or started.
 
 import os
 import re
-import shutil
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -23,22 +21,13 @@ import pytest
 import yaml
 
 from pruneinterp.settings import merge_config
+from workflow_fixture import REPO, SNAKEMAKE, copy_workflow
 
 pytestmark = pytest.mark.cluster
 
-REPO = Path(__file__).resolve().parents[1]
-SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 CONFIGS = ["config/test.yaml", "config/test-cluster.yaml"]
 DENSE_LOG = "logs/dense/resnet-w4/seed0.log"
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
-
-
-def _copy_workflow(dest: Path) -> Path:
-    dest.mkdir(parents=True, exist_ok=True)
-    for item in ("Snakefile", "workflow", "config", "envs", "requirements.lock", "profiles"):
-        src = REPO / item
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, dest / item)
-    return dest
 
 
 def _sinfo() -> str | None:
@@ -103,14 +92,14 @@ def _record_requests(stop: threading.Event, seen: dict[str, dict[str, str]]) -> 
 
 
 def test_workflow_runs_through_slurm_survives_scancel_and_matches_a_local_run(slurm, tmp_path):
-    local = _copy_workflow(tmp_path / "local")
+    local = copy_workflow(tmp_path / "local")
     start = time.time()
     proc = subprocess.run(SNAKEMAKE + ["--cores", "2", "--configfile", *CONFIGS], cwd=local, capture_output=True,
                           text=True, env=ENV)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     local_s = time.time() - start
 
-    wd = _copy_workflow(tmp_path / "slurm")
+    wd = copy_workflow(tmp_path / "slurm")
     stop, cancelled, seen = threading.Event(), [], {}
     watchers = [threading.Thread(target=_cancel_when_running, args=(wd, stop, cancelled), daemon=True),
                 threading.Thread(target=_record_requests, args=(stop, seen), daemon=True)]

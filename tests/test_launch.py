@@ -26,9 +26,9 @@ RUN = f"{ONESHOT}/finetune_sgd/level1"
 @pytest.fixture(scope="module")
 def two_process_run(tmp_path_factory):
     """config/test.yaml with resources.processes: 2: a dense network and a one-shot fine-tuned one."""
-    from test_workflow import _copy_workflow
+    from workflow_fixture import copy_workflow
 
-    wd = _copy_workflow(tmp_path_factory.mktemp("ddp"))
+    wd = copy_workflow(tmp_path_factory.mktemp("ddp"))
     (wd / "config/ddp.yaml").write_text(yaml.safe_dump({"resources": {"processes": 2}}))
     proc = subprocess.run([sys.executable, "-m", "snakemake", f"{DENSE}/checkpoint.pt", f"{RUN}/checkpoint.pt",
                            "--cores", "2", "--configfile", "config/test.yaml", "config/ddp.yaml"],

@@ -242,9 +242,9 @@ def test_resources_import_neither_torch_nor_pandas():
 def test_dry_run_gives_each_rule_its_computed_resources(tmp_path):
     """The rules take threads, gpu, mem_mb and runtime from Resources (here 2 GPUs on device auto,
     never run: a dry run)."""
-    from test_workflow import _copy_workflow
+    from workflow_fixture import copy_workflow
 
-    wd = _copy_workflow(tmp_path / "wf")
+    wd = copy_workflow(tmp_path / "wf")
     (wd / "config/gpus.yaml").write_text(yaml.safe_dump({"device": "auto", "resources": {"gpus": 2}}))
     proc = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "8", "--configfile",
                            "config/test.yaml", "config/gpus.yaml"], cwd=wd, capture_output=True, text=True)

@@ -2,9 +2,7 @@
 
 import os
 import re
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,17 +11,8 @@ import pytest
 import yaml
 
 from pruneinterp.workflow import planned_rules
+from workflow_fixture import REPO, SNAKEMAKE, copy_workflow, imagenet_broden_paths, paper_dry_run
 
-REPO = Path(__file__).resolve().parents[1]
-SNAKEMAKE = [sys.executable, "-m", "snakemake"]
-
-
-def _copy_workflow(dest: Path) -> Path:
-    dest.mkdir(parents=True, exist_ok=True)
-    for item in ("Snakefile", "workflow", "config", "envs", "requirements.lock"):
-        src = REPO / item
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, dest / item)
-    return dest
 
 
 def _smk(wd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -36,7 +25,7 @@ def _smk(wd: Path, *args: str, check: bool = True) -> subprocess.CompletedProces
 
 @pytest.fixture(scope="module")
 def workflow_run(tmp_path_factory):
-    wd = _copy_workflow(tmp_path_factory.mktemp("wf"))
+    wd = copy_workflow(tmp_path_factory.mktemp("wf"))
     _smk(wd)
     return wd
 
@@ -172,7 +161,7 @@ def test_preloaded_jobs_write_the_same_bytes_as_jobs_in_their_own_process(workfl
     logs = [p.read_text() for p in (workflow_run / "logs").rglob("*.log")]
     preloaded = sum("preloaded)" in text for text in logs)
     assert preloaded >= 0.9 * len(logs), f"{preloaded} of {len(logs)} jobs ran preloaded"
-    wd = _copy_workflow(tmp_path / "wf")
+    wd = copy_workflow(tmp_path / "wf")
     dense = "results/dense/resnet-w4/seed0"
     targets = [f"{dense}/{name}" for name in ("checkpoint.pt", "activations.h5", "dissection.csv",
                                               "dissection_iou.h5", "mis.csv")]
@@ -187,7 +176,7 @@ def test_preloaded_jobs_write_the_same_bytes_as_jobs_in_their_own_process(workfl
 
 def test_extract_keep_false_deletes_activations_once_their_readers_ran(tmp_path):
     """extract.keep: false makes activations.h5 a temp() output: gone after dissection and MIS read it."""
-    wd = _copy_workflow(tmp_path / "wf")
+    wd = copy_workflow(tmp_path / "wf")
     cfg = yaml.safe_load((wd / "config/test.yaml").read_text())
     cfg["extract"]["keep"] = False
     (wd / "config/nokeep.yaml").write_text(yaml.safe_dump(cfg))
@@ -252,7 +241,7 @@ def test_a_similarity_setting_reruns_the_comparisons_not_the_extractions(workflo
     ],
 )
 def test_invalid_config_fails_before_any_job_naming_the_key(tmp_path, edit, key, allowed):
-    wd = _copy_workflow(tmp_path)
+    wd = copy_workflow(tmp_path)
     cfg = yaml.safe_load((wd / "config/test.yaml").read_text())
     edit(cfg)
     (wd / "config/test.yaml").write_text(yaml.safe_dump(cfg))
@@ -273,7 +262,7 @@ def test_invalid_config_fails_before_any_job_naming_the_key(tmp_path, edit, key,
 def test_a_schema_violation_is_one_short_message_naming_the_key_path(tmp_path, edit, line):
     """Snakemake's own validate prints the whole schema and config (900 lines for one typo); the
     workflow reports the key path, the value and what is allowed, in at most 5 lines, before any job."""
-    wd = _copy_workflow(tmp_path)
+    wd = copy_workflow(tmp_path)
     cfg = yaml.safe_load((wd / "config/test.yaml").read_text())
     edit(cfg)
     (wd / "config/test.yaml").write_text(yaml.safe_dump(cfg))
@@ -313,10 +302,7 @@ def test_new_finetuning_lr_reruns_only_the_finetuned_runs(workflow_run):
 def _paper_dry_run(tmp_path: Path, config: str, paths: dict) -> tuple[subprocess.CompletedProcess, dict[str, int]]:
     """Dry run of ``config/paper/<config>`` in a copy of the workflow, with its data paths replaced
     by ``paths`` (fixtures in the real on-disk formats)."""
-    wd = _copy_workflow(tmp_path / "wf")
-    (wd / "paths.yaml").write_text(yaml.safe_dump({"data": paths}))
-    proc = subprocess.run(SNAKEMAKE + ["--cores", "2", "-n", "--configfile", f"config/paper/{config}", "paths.yaml"],
-                          cwd=wd, capture_output=True, text=True)
+    proc = paper_dry_run(tmp_path, f"config/paper/{config}", paths)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc, planned_rules(proc.stdout)
 
@@ -340,23 +326,7 @@ def test_paper_config_dry_run_builds_the_full_dag_on_disk_data(tmp_path):
 
 def _imagenet_paper_dry_run(tmp_path, config):
     """Dry-run an ImageNet + Broden paper config on fixtures in those on-disk layouts."""
-    from broden_fixture import write_broden_fixture
-
-    _imagenet_fixture(tmp_path / "imagenet")
-    write_broden_fixture(tmp_path / "broden")
-    return _paper_dry_run(tmp_path, config, {
-        "train_dir": str(tmp_path / "imagenet/train"), "val_dir": str(tmp_path / "imagenet/val"),
-        "probe_dir": str(tmp_path / "broden")})
-
-
-def _imagenet_fixture(root):
-    from PIL import Image
-
-    for split in ("train", "val"):
-        for cls in ("n01440764", "n01443537"):
-            d = root / split / cls
-            d.mkdir(parents=True)
-            Image.new("RGB", (40, 30), (200, 10, 10)).save(d / "a.JPEG")
+    return _paper_dry_run(tmp_path, config, imagenet_broden_paths(tmp_path))
 
 
 def test_von_rad_seuffert_paper_config_plans_every_arm_on_disk_data(tmp_path):
