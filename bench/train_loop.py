@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
+import dataclasses
 import io
 import json
 import math
@@ -113,8 +114,8 @@ def main() -> None:
     data = {"train": (x, y)}
 
     def ours(workers: int = 0, masked: bool = False, compile: str = "none"):
-        settings_c = TrainConfig(**{**settings, "epochs": args.epochs, "precision": "fp32", "compile": compile})
-        return lambda net: train(net, data, settings_c, 0, norm, masks=masks if masked else None, workers=workers)
+        run_cfg = dataclasses.replace(cfg, compile=compile)
+        return lambda net: train(net, data, run_cfg, 0, norm, masks=masks if masked else None, workers=workers)
 
     variants = {
         "minimal": lambda net: minimal_loop(net, x, y, cfg, 0, norm),
